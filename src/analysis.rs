@@ -1,0 +1,1 @@
+//! One run: capture reader → decoder → flow table → dissectors → model.

@@ -1,0 +1,465 @@
+//! The session model: plain data, serialised as the JSON document of CONTRACT.md.
+//!
+//! Dissectors fill these types; reports only render them.
+
+use serde::{Serialize, Serializer};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// JSON schema identifier of the document.
+pub const SCHEMA: &str = "pcapmail/1";
+
+/// A capture timestamp: nanoseconds since the Unix epoch (UTC).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ts(pub i64);
+
+impl Ts {
+    /// Builds a timestamp from seconds and nanoseconds.
+    pub fn from_parts(secs: i64, nanos: u32) -> Ts {
+        Ts(secs.saturating_mul(1_000_000_000).saturating_add(nanos as i64))
+    }
+
+    /// Seconds since the epoch as a float (for rates and durations).
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+
+    /// RFC 3339 in UTC with microsecond precision (nanoseconds when they are not zero
+    /// below the microsecond), e.g. `2026-11-25T12:57:35.123456Z`.
+    pub fn rfc3339(self) -> String {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000) as u32;
+        let dt = match time::OffsetDateTime::from_unix_timestamp(secs) {
+            Ok(d) => d,
+            Err(_) => return format!("@{}.{:09}", secs, nanos),
+        };
+        let frac = if nanos % 1000 == 0 {
+            format!("{:06}", nanos / 1000)
+        } else {
+            format!("{:09}", nanos)
+        };
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{}Z",
+            dt.year(),
+            dt.month() as u8,
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second(),
+            frac
+        )
+    }
+}
+
+impl Serialize for Ts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.rfc3339())
+    }
+}
+
+/// Application protocol of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Smtp,
+    Pop3,
+}
+
+impl Protocol {
+    /// Lower-case name as used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Smtp => "smtp",
+            Protocol::Pop3 => "pop3",
+        }
+    }
+}
+
+/// TLS state of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    /// Clear text throughout.
+    #[default]
+    None,
+    /// The dialogue switched to TLS with STARTTLS/STLS; what follows is not readable.
+    Starttls,
+    /// TLS from the first byte (465, 995).
+    Implicit,
+}
+
+/// One end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.ip {
+            IpAddr::V4(ip) => write!(f, "{}:{}", ip, self.port),
+            IpAddr::V6(ip) => write!(f, "[{}]:{}", ip, self.port),
+        }
+    }
+}
+
+/// Who sent a line or a chunk of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Client,
+    Server,
+}
+
+impl Side {
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+}
+
+/// An audit fact about a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// `cleartext-auth`, `starttls-offered-not-used`, `cleartext-mail`, ...
+    pub code: String,
+    pub detail: String,
+}
+
+/// A reply from the server to one command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reply {
+    /// SMTP: the three-digit code ("250"); POP3: "+OK", "-ERR" or "+" (SASL continuation).
+    pub code: String,
+    /// SMTP enhanced status code ("2.1.0") when present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enhanced: Option<String>,
+    /// The reply text; lines of a multi-line reply joined with "\n" (codes removed).
+    pub text: String,
+    pub frame: u64,
+    pub time: Ts,
+}
+
+/// One client command and its reply, in stream order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Command {
+    /// The command verb, upper-cased ("EHLO", "MAIL", "RETR"; "AUTH-DATA" for a SASL
+    /// continuation line sent by the client).
+    pub verb: String,
+    /// The rest of the line as sent (secrets included: they are in the credentials too).
+    pub arg: String,
+    pub frame: u64,
+    pub time: Ts,
+    /// Null when no reply was seen.
+    pub reply: Option<Reply>,
+}
+
+/// A recipient of an SMTP transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recipient {
+    pub address: String,
+    /// True when the server answered 2xx; false on 4xx/5xx or when no reply was seen.
+    pub accepted: bool,
+    /// The reply line ("250 2.1.5 Ok"), null when not seen.
+    pub reply: Option<String>,
+}
+
+/// One SMTP mail transaction (MAIL FROM .. end of data or RSET).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transaction {
+    /// The reverse path without angle brackets or parameters; "" for the null sender.
+    pub mail_from: String,
+    /// MAIL FROM parameters as sent (e.g. "SIZE=1234 BODY=8BITMIME").
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub mail_params: String,
+    pub rcpt_to: Vec<Recipient>,
+    /// `id` of the Message, null when no message was transferred.
+    pub message: Option<String>,
+    /// The reply to the end of data (or to BDAT LAST), e.g. "250 2.0.0 Ok: queued as X".
+    pub data_reply: Option<String>,
+    /// True when the server accepted the message (2xx to end of data).
+    pub accepted: Option<bool>,
+    pub frame: u64,
+    pub time: Ts,
+}
+
+/// SMTP details of a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SmtpDetail {
+    /// The name given with HELO/EHLO (the last one).
+    pub helo: Option<String>,
+    /// Extensions advertised in the EHLO reply ("PIPELINING", "AUTH PLAIN LOGIN", ...).
+    pub extensions: Vec<String>,
+    pub transactions: Vec<Transaction>,
+}
+
+/// POP3 details of a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Pop3Detail {
+    /// Capabilities from CAPA.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    /// STAT result: (messages, octets).
+    pub stat: Option<(u64, u64)>,
+    /// LIST results: message number and size.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub list: Vec<(u64, u64)>,
+    /// UIDL results: message number and unique id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub uidl: Vec<(u64, String)>,
+    /// Message numbers retrieved with RETR (successfully).
+    pub retrieved: Vec<u64>,
+    /// Message numbers marked deleted with DELE (successfully).
+    pub deleted: Vec<u64>,
+    /// RSET seen (undoes deletions).
+    #[serde(skip_serializing_if = "is_false")]
+    pub reset: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Protocol-specific part of a session (flattened into the session object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ProtocolDetail {
+    Smtp(SmtpDetail),
+    Pop3(Pop3Detail),
+}
+
+/// An entry of the reassembled dialogue (the transcript).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DialogueEntry {
+    pub frame: u64,
+    pub time: Ts,
+    pub from: Side,
+    #[serde(flatten)]
+    pub event: DialogueEvent,
+}
+
+/// What a transcript entry is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DialogueEvent {
+    /// A protocol line, without its line ending (lossily decoded to UTF-8).
+    Line { line: String },
+    /// Message content of `lines` lines / `bytes` bytes (bodies are not kept in the dialogue).
+    Body { lines: u64, bytes: u64, message: Option<String> },
+    /// Bytes lost from the stream.
+    Gap { bytes: u64 },
+    /// From here on the stream is TLS.
+    Tls { bytes: u64 },
+}
+
+/// One SMTP or POP3 session (one TCP connection).
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub id: String,
+    pub protocol: Protocol,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub start: Ts,
+    pub end: Ts,
+    pub tls: Tls,
+    /// Both the start and a proper end of the dialogue were seen.
+    pub complete: bool,
+    /// Holes in the byte streams (lost packets).
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    pub capture: String,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub bytes_client: u64,
+    pub bytes_server: u64,
+    pub starttls_offered: bool,
+    pub banner: Option<String>,
+    /// How the connection ended: "fin", "rst", "timeout", "end-of-capture", ...
+    pub close: String,
+    #[serde(flatten)]
+    pub detail: ProtocolDetail,
+    pub commands: Vec<Command>,
+    pub findings: Vec<Finding>,
+    /// Names of fields cut by a limit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<String>,
+    /// Anomalies seen by the dissector (unexpected replies, resynchronisations...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub anomalies: Vec<String>,
+    /// The transcript; rendered by `transcript`, not part of the analyze document.
+    #[serde(skip)]
+    pub dialogue: Vec<DialogueEntry>,
+}
+
+/// A credential seen in clear.
+#[derive(Debug, Clone, Serialize)]
+pub struct Credential {
+    pub session: String,
+    pub protocol: Protocol,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    /// SASL name upper-case, or "USER" / "APOP" for POP3.
+    pub mechanism: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// SASL authorization identity when given and different from empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authzid: Option<String>,
+    /// From the server's reply; null when the reply was not seen.
+    pub success: Option<bool>,
+    /// The server's final reply line.
+    pub reply: Option<String>,
+    pub time: Ts,
+    pub frame: u64,
+    /// The session was encrypted when this was sent (never for what we can read).
+    pub encrypted: bool,
+    /// Payloads that were not valid base64 or not of the mechanism's shape, kept raw.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub undecodable: Vec<String>,
+}
+
+/// An attachment (a MIME part with a file name or marked attachment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attachment {
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The decoded content, for `extract`; not serialised.
+    #[serde(skip)]
+    pub data: Option<Arc<Vec<u8>>>,
+}
+
+/// Decoded headers of a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Headers {
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    pub from: Option<String>,
+    pub to: Vec<String>,
+    pub date: Option<String>,
+}
+
+/// Direction of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageDirection {
+    Sent,
+    Retrieved,
+}
+
+/// A message sent (SMTP DATA/BDAT) or retrieved (POP3 RETR/TOP).
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub id: String,
+    pub session: String,
+    pub direction: MessageDirection,
+    #[serde(skip_serializing_if = "is_false")]
+    pub partial: bool,
+    pub size: u64,
+    pub sha256: String,
+    pub complete: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rcpt_to: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pop3_number: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uidl: Option<String>,
+    pub headers: Headers,
+    pub attachments: Vec<Attachment>,
+    pub frame: u64,
+    pub time: Ts,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<String>,
+    /// The message bytes (as defined by CONTRACT.md), for `extract`; not serialised.
+    /// None when the message was larger than the in-memory bound.
+    #[serde(skip)]
+    pub data: Option<Arc<Vec<u8>>>,
+}
+
+/// A warning about a capture (damage, unsupported link type...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// Byte offset in the (decompressed) capture file, when known.
+    pub offset: Option<u64>,
+    /// Frame number near the problem, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<u64>,
+    pub message: String,
+}
+
+/// Counters of one capture (limits hit, decode failures...), by name.
+pub type Counters = std::collections::BTreeMap<String, u64>;
+
+/// What was read from one capture file.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureInfo {
+    pub path: String,
+    /// "pcap" or "pcapng".
+    pub format: String,
+    #[serde(skip_serializing_if = "is_false")]
+    pub gzip: bool,
+    /// libpcap names ("EN10MB", "LINUX_SLL", ...).
+    pub link_types: Vec<String>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first: Option<Ts>,
+    pub last: Option<Ts>,
+    pub warnings: Vec<Warning>,
+    pub counters: Counters,
+}
+
+/// The whole analysis result: the JSON document of `analyze --format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub tool: Tool,
+    pub captures: Vec<CaptureInfo>,
+    pub sessions: Vec<Session>,
+    pub credentials: Vec<Credential>,
+    pub messages: Vec<Message>,
+}
+
+/// Tool identification in the document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+impl Default for Tool {
+    fn default() -> Self {
+        Tool {
+            name: "pcapmail",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ts_rfc3339_micro_and_nano() {
+        assert_eq!(Ts::from_parts(0, 0).rfc3339(), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            Ts::from_parts(1_700_000_000, 123_456_000).rfc3339(),
+            "2023-11-14T22:13:20.123456Z"
+        );
+        assert_eq!(
+            Ts::from_parts(1_700_000_000, 123_456_789).rfc3339(),
+            "2023-11-14T22:13:20.123456789Z"
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Application-protocol dissectors: sans-IO state machines fed ordered bytes and gap
+//! events by the reassembler. They know nothing of pcap, threads or output formats.
+
+pub mod detect;
+pub mod lines;
+pub mod message;
+pub mod mime;
+pub mod pop3;
+pub mod sasl;
+pub mod smtp;
+
+use crate::model::{
+    Credential, DialogueEntry, Finding, Message, ProtocolDetail, Command, Side, Tls, Ts,
+};
+
+/// Where and when a chunk of stream bytes crossed the wire: the packet that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChunkMeta {
+    /// 1-based frame number in the capture file (as Wireshark numbers frames).
+    pub frame: u64,
+    pub ts: Ts,
+}
+
+/// Why a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// FIN seen in both directions (or the last FIN and its data delivered).
+    Fin,
+    /// One side reset the connection.
+    Rst,
+    /// No packet for longer than the idle timeout (capture time).
+    Timeout,
+    /// The capture ended while the connection was open.
+    EndOfCapture,
+    /// Evicted to honour the concurrent-connection limit.
+    Evicted,
+}
+
+impl EndReason {
+    /// Short name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::Fin => "fin",
+            EndReason::Rst => "rst",
+            EndReason::Timeout => "timeout",
+            EndReason::EndOfCapture => "end-of-capture",
+            EndReason::Evicted => "evicted",
+        }
+    }
+}
+
+/// The interface between reassembly and the dissectors: ordered bytes per direction,
+/// explicit gaps, and the end of the connection. Calls arrive in capture order.
+pub trait StreamConsumer {
+    /// In-order bytes sent by `from`, carried by the packet described in `meta`.
+    fn data(&mut self, from: Side, bytes: &[u8], meta: ChunkMeta);
+    /// `len` bytes sent by `from` are missing from the stream at this point (capture loss,
+    /// snaplen truncation, buffer limit). The next `data` call for `from` follows the hole.
+    fn gap(&mut self, from: Side, len: u64, meta: ChunkMeta);
+    /// The connection is over; no more calls follow.
+    fn end(&mut self, reason: EndReason, meta: ChunkMeta);
+}
+
+/// What a dissector knows at the end of its session. The analysis layer adds the
+/// connection facts (endpoints, ids, capture) and turns it into model records; the
+/// `session`, `client` and `server` fields of credentials and the `id`/`session` of
+/// messages are placeholders until then.
+#[derive(Debug, Clone)]
+pub struct SessionOutput {
+    pub detail: ProtocolDetail,
+    pub banner: Option<String>,
+    pub tls: Tls,
+    pub starttls_offered: bool,
+    /// The start of the dialogue (banner) and a proper end (QUIT and its reply) were seen.
+    pub complete: bool,
+    pub commands: Vec<Command>,
+    pub credentials: Vec<Credential>,
+    pub messages: Vec<Message>,
+    pub dialogue: Vec<DialogueEntry>,
+    pub findings: Vec<Finding>,
+    pub truncated: Vec<String>,
+    pub anomalies: Vec<String>,
+}
+
+/// A protocol dissector: a stream consumer that yields a session description at the end.
+pub trait Dissector: StreamConsumer {
+    /// The session as far as it was seen. Called once, after `end`.
+    fn finish(&mut self) -> SessionOutput;
+}

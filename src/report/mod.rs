@@ -1,0 +1,1 @@
+//! Renderers of the model: tables, JSON, transcripts, extraction.

@@ -1,0 +1,1 @@
+//! Safe text for terminals and files: capture bytes never reach them raw.
