@@ -16,7 +16,9 @@ pub struct Ts(pub i64);
 impl Ts {
     /// Builds a timestamp from seconds and nanoseconds.
     pub fn from_parts(secs: i64, nanos: u32) -> Ts {
-        Ts(secs.saturating_mul(1_000_000_000).saturating_add(nanos as i64))
+        Ts(secs
+            .saturating_mul(1_000_000_000)
+            .saturating_add(nanos as i64))
     }
 
     /// Seconds since the epoch as a float (for rates and durations).
@@ -249,7 +251,11 @@ pub enum DialogueEvent {
     /// A protocol line, without its line ending (lossily decoded to UTF-8).
     Line { line: String },
     /// Message content of `lines` lines / `bytes` bytes (bodies are not kept in the dialogue).
-    Body { lines: u64, bytes: u64, message: Option<String> },
+    Body {
+        lines: u64,
+        bytes: u64,
+        message: Option<String>,
+    },
     /// Bytes lost from the stream.
     Gap { bytes: u64 },
     /// From here on the stream is TLS.
@@ -452,7 +458,10 @@ mod tests {
 
     #[test]
     fn ts_rfc3339_micro_and_nano() {
-        assert_eq!(Ts::from_parts(0, 0).rfc3339(), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            Ts::from_parts(0, 0).rfc3339(),
+            "1970-01-01T00:00:00.000000Z"
+        );
         assert_eq!(
             Ts::from_parts(1_700_000_000, 123_456_000).rfc3339(),
             "2023-11-14T22:13:20.123456Z"

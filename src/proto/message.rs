@@ -1,1 +1,197 @@
-//! message
+//! Message bytes as CONTRACT.md defines them, built incrementally: dot-unstuffing for
+//! DATA and RETR bodies, raw chunks for BDAT, streaming SHA-256, a bounded in-memory copy
+//! for MIME decoding and extraction.
+
+use super::lines::Line;
+use super::mime::{self, MimeLimits};
+use super::ChunkMeta;
+use crate::model::{Headers, Message, MessageDirection};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Limits of message handling.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageLimits {
+    /// Message bytes kept in memory (for MIME and extraction); the hash always covers all.
+    pub keep_bytes: usize,
+    pub mime: MimeLimits,
+}
+
+impl Default for MessageLimits {
+    fn default() -> Self {
+        MessageLimits {
+            keep_bytes: 64 * 1024 * 1024,
+            mime: MimeLimits::default(),
+        }
+    }
+}
+
+/// True for the line that ends a DATA or multi-line POP3 response: a lone `.`.
+pub fn is_terminator(line: &Line<'_>) -> bool {
+    line.is_whole() && line.bytes == b"." && !line.ending.is_empty()
+}
+
+/// Accumulates one message.
+#[derive(Debug)]
+pub struct MessageBuilder {
+    hasher: Sha256,
+    size: u64,
+    data: Vec<u8>,
+    keep: usize,
+    cut: bool,
+    gaps: u64,
+    lines: u64,
+    meta: ChunkMeta,
+}
+
+impl MessageBuilder {
+    /// A message whose first byte travels in (or after) the packet `meta`.
+    pub fn new(meta: ChunkMeta, limits: &MessageLimits) -> Self {
+        MessageBuilder {
+            hasher: Sha256::new(),
+            size: 0,
+            data: Vec::new(),
+            keep: limits.keep_bytes,
+            cut: false,
+            gaps: 0,
+            lines: 0,
+            meta,
+        }
+    }
+
+    /// Appends content bytes as they are.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        let room = self.keep.saturating_sub(self.data.len());
+        if bytes.len() > room {
+            self.cut = true;
+        }
+        self.data.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    /// Appends a dot-stuffed body line (not the terminator): a leading `.` at a line start
+    /// is removed (RFC 5321 §4.5.2, RFC 1939 §3).
+    pub fn push_dotted_line(&mut self, line: &Line<'_>) {
+        let mut bytes = line.bytes;
+        if !line.continuation && !line.after_gap && bytes.first() == Some(&b'.') {
+            bytes = &bytes[1..];
+        }
+        self.push(bytes);
+        self.push(line.ending);
+        if !line.partial {
+            self.lines += 1;
+        }
+    }
+
+    /// Bytes of the message were lost.
+    pub fn gap(&mut self) {
+        self.gaps += 1;
+    }
+
+    /// Size so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Lines so far.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// The finished message. `complete` says whether its proper end was seen; a message with
+    /// a gap is never complete. `id` and `session` are filled in by the analysis layer.
+    pub fn finish(
+        self,
+        complete: bool,
+        direction: MessageDirection,
+        limits: &MessageLimits,
+    ) -> Message {
+        let info = if self.data.is_empty() {
+            mime::MimeInfo::default()
+        } else {
+            mime::parse(&self.data, &limits.mime)
+        };
+        let mut truncated = Vec::new();
+        if self.cut {
+            truncated.push("data".to_string());
+        }
+        if info.attachments_dropped > 0 {
+            truncated.push("attachments".to_string());
+        }
+        Message {
+            id: String::new(),
+            session: String::new(),
+            direction,
+            partial: false,
+            size: self.size,
+            sha256: hex::encode(self.hasher.finalize()),
+            complete: complete && self.gaps == 0,
+            mail_from: None,
+            rcpt_to: None,
+            pop3_number: None,
+            uidl: None,
+            headers: if info.unparsable {
+                Headers::default()
+            } else {
+                info.headers
+            },
+            attachments: info.attachments,
+            frame: self.meta.frame,
+            time: self.meta.ts,
+            truncated,
+            data: (!self.cut).then(|| Arc::new(self.data)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::lines::LineReader;
+
+    #[test]
+    fn dot_unstuffing_and_terminator() {
+        let wire: &[u8] = b"Subject: x\r\n\r\n..leading dot\r\n..\r\n.\r\nQUIT\r\n";
+        let mut r = LineReader::default();
+        let mut input = wire;
+        let limits = MessageLimits::default();
+        let mut b = MessageBuilder::new(ChunkMeta::default(), &limits);
+        while let Some(l) = r.next_line(&mut input, ChunkMeta::default()) {
+            if is_terminator(&l) {
+                break;
+            }
+            b.push_dotted_line(&l);
+        }
+        assert_eq!(input, b"QUIT\r\n");
+        let m = b.finish(true, MessageDirection::Sent, &limits);
+        let expect: &[u8] = b"Subject: x\r\n\r\n.leading dot\r\n.\r\n";
+        assert_eq!(m.data.as_deref().unwrap().as_slice(), expect);
+        assert_eq!(m.sha256, mime::sha256_hex(expect));
+        assert_eq!((m.size, m.complete), (expect.len() as u64, true));
+        assert_eq!(m.headers.subject.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn keep_bound_cuts_copy_not_hash() {
+        let limits = MessageLimits {
+            keep_bytes: 4,
+            ..Default::default()
+        };
+        let mut b = MessageBuilder::new(ChunkMeta::default(), &limits);
+        b.push(b"abcdefgh");
+        let m = b.finish(true, MessageDirection::Retrieved, &limits);
+        assert_eq!(m.sha256, mime::sha256_hex(b"abcdefgh"));
+        assert_eq!(m.truncated, ["data"]);
+        assert!(m.data.is_none());
+    }
+
+    #[test]
+    fn gap_makes_message_incomplete() {
+        let limits = MessageLimits::default();
+        let mut b = MessageBuilder::new(ChunkMeta::default(), &limits);
+        b.push(b"abc");
+        b.gap();
+        assert!(!b.finish(true, MessageDirection::Sent, &limits).complete);
+    }
+}

@@ -1,1 +1,232 @@
-//! mime
+//! MIME: decoded headers and attachments of a message, through the mail-parser crate
+//! (RFC 2047 encoded words in any charset, RFC 2231 parameters, base64/quoted-printable).
+
+use crate::model::{Attachment, Headers};
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
+use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Limits of MIME decoding.
+#[derive(Debug, Clone, Copy)]
+pub struct MimeLimits {
+    /// Attachments listed per message (further ones are counted, not listed).
+    pub max_attachments: usize,
+    /// Keep decoded attachment bytes (for extraction) up to this size each.
+    pub keep_attachment_bytes: usize,
+}
+
+impl Default for MimeLimits {
+    fn default() -> Self {
+        MimeLimits {
+            max_attachments: 1000,
+            keep_attachment_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// What MIME decoding found in a message.
+#[derive(Debug, Clone, Default)]
+pub struct MimeInfo {
+    pub headers: Headers,
+    pub attachments: Vec<Attachment>,
+    /// Attachments beyond `max_attachments`, not listed.
+    pub attachments_dropped: u64,
+    /// mail-parser could not make a message of the bytes.
+    pub unparsable: bool,
+}
+
+/// Lower-case hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Parses message bytes (RFC 5322 + MIME) into decoded headers and attachments.
+pub fn parse(bytes: &[u8], limits: &MimeLimits) -> MimeInfo {
+    let mut info = MimeInfo::default();
+    let Some(msg) = MessageParser::default().parse(bytes) else {
+        info.unparsable = true;
+        return info;
+    };
+    info.headers = headers(&msg);
+    collect_attachments(&msg, limits, &mut info, 0);
+    info
+}
+
+fn headers(msg: &Message<'_>) -> Headers {
+    let raw = |name: &str| msg.header_raw(name).map(unfold);
+    Headers {
+        message_id: raw("Message-ID"),
+        subject: msg.subject().map(str::to_string),
+        from: msg.from().and_then(|a| a.first()).map(render_addr),
+        to: msg
+            .all_to()
+            .flat_map(|a| a.iter())
+            .map(render_addr)
+            .collect(),
+        date: raw("Date"),
+    }
+}
+
+/// A raw header value with folding undone and surrounding white space trimmed.
+fn unfold(v: &str) -> String {
+    v.replace("\r\n", "").replace('\n', "").trim().to_string()
+}
+
+fn render_addr(a: &mail_parser::Addr<'_>) -> String {
+    match (a.name(), a.address()) {
+        (Some(n), Some(addr)) => format!("{n} <{addr}>"),
+        (None, Some(addr)) => addr.to_string(),
+        (Some(n), None) => n.to_string(),
+        (None, None) => String::new(),
+    }
+}
+
+const MAX_NESTED_MESSAGES: usize = 8;
+
+fn collect_attachments(msg: &Message<'_>, limits: &MimeLimits, info: &mut MimeInfo, depth: usize) {
+    for (i, part) in msg.parts.iter().enumerate() {
+        if i == 0 && depth == 0 && !part.is_message() {
+            // The root part is the message itself unless it is a single attachment.
+            if part
+                .content_disposition()
+                .is_none_or(|d| !d.is_attachment())
+            {
+                continue;
+            }
+        }
+        if part.is_multipart() {
+            continue;
+        }
+        let name = part.attachment_name().map(str::to_string);
+        let disposition_attachment = part
+            .content_disposition()
+            .is_some_and(|d| d.is_attachment());
+        if name.is_some() || disposition_attachment {
+            if info.attachments.len() >= limits.max_attachments {
+                info.attachments_dropped += 1;
+                continue;
+            }
+            let content = transfer_decoded(msg, part);
+            let size = content.len() as u64;
+            let sha256 = sha256_hex(&content);
+            let data = (content.len() <= limits.keep_attachment_bytes).then(|| Arc::new(content));
+            info.attachments.push(Attachment {
+                filename: name,
+                content_type: content_type(part),
+                size,
+                sha256,
+                data,
+            });
+        } else if let PartType::Message(nested) = &part.body {
+            if depth < MAX_NESTED_MESSAGES {
+                collect_attachments(nested, limits, info, depth + 1);
+            }
+        }
+    }
+}
+
+fn content_type(part: &MessagePart<'_>) -> String {
+    match part.content_type() {
+        Some(ct) => match ct.subtype() {
+            Some(st) => format!("{}/{}", ct.ctype(), st).to_ascii_lowercase(),
+            None => ct.ctype().to_ascii_lowercase(),
+        },
+        None => "text/plain".into(),
+    }
+}
+
+/// The part's body after transfer decoding only. mail-parser converts text parts to UTF-8
+/// from their charset, so for text parts we decode the raw body ourselves.
+fn transfer_decoded(msg: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
+    match &part.body {
+        PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+        PartType::Message(m) => m.raw_message().to_vec(),
+        PartType::Text(_) | PartType::Html(_) => {
+            let raw = msg
+                .raw_message()
+                .get(part.offset_body as usize..part.offset_end as usize)
+                .unwrap_or_default();
+            match part.encoding {
+                Encoding::Base64 => {
+                    let clean: Vec<u8> = raw
+                        .iter()
+                        .copied()
+                        .filter(|b| !b.is_ascii_whitespace())
+                        .collect();
+                    super::sasl::decode_b64(&clean).unwrap_or_else(|| part.contents().to_vec())
+                }
+                Encoding::QuotedPrintable => quoted_printable_decode(strip_boundary_crlf(raw))
+                    .unwrap_or_else(|| part.contents().to_vec()),
+                Encoding::None => strip_boundary_crlf(raw).to_vec(),
+            }
+        }
+        PartType::Multipart(_) => Vec::new(),
+    }
+}
+
+/// The CRLF before a multipart boundary belongs to the boundary (RFC 2046 §5.1.1).
+fn strip_boundary_crlf(raw: &[u8]) -> &[u8] {
+    raw.strip_suffix(b"\r\n")
+        .or_else(|| raw.strip_suffix(b"\n"))
+        .unwrap_or(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GBK_MSG: &[u8] = b"From: =?big5?B?pNGozw==?= <a@x.test>\r\n\
+To: b@x.test, \"C D\" <c@x.test>\r\n\
+Subject: =?gbk?B?suLK1NPKvP7W98zi?=\r\n\
+Message-ID: <id-1@x.test>\r\n\
+Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"BB\"\r\n\
+\r\n\
+--BB\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+hello\r\n\
+--BB\r\n\
+Content-Type: application/octet-stream; name=\"a.bin\"\r\n\
+Content-Disposition: attachment; filename=\"a.bin\"\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+AAECAwQ=\r\n\
+--BB\r\n\
+Content-Type: text/plain; charset=gbk\r\n\
+Content-Disposition: attachment; filename*=utf-8''%E6%8A%A5%E5%91%8A.txt\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+suLK1A==\r\n\
+--BB--\r\n";
+
+    #[test]
+    fn gbk_subject_big5_from_and_attachments() {
+        let info = parse(GBK_MSG, &MimeLimits::default());
+        let h = &info.headers;
+        assert_eq!(h.subject.as_deref(), Some("测试邮件主题"));
+        assert_eq!(h.from.as_deref(), Some("天使 <a@x.test>"));
+        assert_eq!(h.to, ["b@x.test", "C D <c@x.test>"]);
+        assert_eq!(h.message_id.as_deref(), Some("<id-1@x.test>"));
+        assert_eq!(h.date.as_deref(), Some("Tue, 24 Nov 2026 10:00:00 +0000"));
+        assert_eq!(info.attachments.len(), 2);
+        let a = &info.attachments[0];
+        assert_eq!(a.filename.as_deref(), Some("a.bin"));
+        assert_eq!(a.content_type, "application/octet-stream");
+        assert_eq!(a.size, 5);
+        assert_eq!(a.sha256, sha256_hex(&[0, 1, 2, 3, 4]));
+        // A GBK text attachment keeps its GBK bytes (transfer-decoded, not re-encoded).
+        let b = &info.attachments[1];
+        assert_eq!(b.filename.as_deref(), Some("报告.txt"));
+        assert_eq!(b.sha256, sha256_hex(&[0xb2, 0xe2, 0xca, 0xd4]));
+    }
+
+    #[test]
+    fn plain_message_has_no_attachments() {
+        let info = parse(b"Subject: hi\r\n\r\nbody\r\n", &MimeLimits::default());
+        assert_eq!(info.headers.subject.as_deref(), Some("hi"));
+        assert!(info.attachments.is_empty());
+    }
+}

@@ -10,7 +10,7 @@ pub mod sasl;
 pub mod smtp;
 
 use crate::model::{
-    Credential, DialogueEntry, Finding, Message, ProtocolDetail, Command, Side, Tls, Ts,
+    Command, Credential, DialogueEntry, Finding, Message, ProtocolDetail, Side, Tls, Ts,
 };
 
 /// Where and when a chunk of stream bytes crossed the wire: the packet that carried it.
