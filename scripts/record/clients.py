@@ -177,7 +177,11 @@ def pop_message(lines):
     return b"".join(l + CRLF for l in lines)
 
 
+RETRIEVED = {}   # sha256 -> bytes of every POP3 message/TOP response seen by the clients
+
+
 def pop_msg_entry(number, data, cmd="RETR", **kw):
+    RETRIEVED[sha(data)] = data
     subject, mid = header_info(data)
     e = {"number": number, "command": cmd, "size": len(data), "sha256": sha(data),
          "subject": subject, "message_id": mid}

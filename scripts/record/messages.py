@@ -30,6 +30,11 @@ def simple(msgid, frm, to, subject, body, extra_headers=""):
     return crlf(hdr + body)
 
 
+def header_mid(msg_bytes):
+    import re
+    return re.search(rb"^Message-ID: <([^>]*)>", msg_bytes, re.M | re.I).group(1).decode()
+
+
 def b64lines(data, width=76):
     enc = base64.b64encode(data).decode()
     return "\n".join(enc[i:i + width] for i in range(0, len(enc), width)) + "\n"

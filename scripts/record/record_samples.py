@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import messages as M  # noqa: E402
-from clients import (ACCOUNTS, EHLO_NAME, RawPOP3, RawSMTP, b64, cred, new_session,  # noqa: E402
+from clients import (ACCOUNTS, RETRIEVED, EHLO_NAME, RawPOP3, RawSMTP, b64, cred, new_session,  # noqa: E402
                      pop_message, pop_msg_entry, run, sha, smtp_login_smtplib, smtp_msg,
                      smtp_send_smtplib)
 
@@ -267,7 +267,8 @@ MSG_TLS = msg("starttls-1", "Ana <ana@sample.test>", "Ben <ben@sample.test>", "S
 
 def swaks(args, data):
     f = WORK / "swaks-data.eml"
-    f.write_bytes(data)
+    assert data.endswith(b"\r\n")
+    f.write_bytes(data[:-2])    # swaks always sends "\r\n.\r\n" after the data it is given
     return run(["swaks", "--hide-all", "--helo", EHLO_NAME, "--data", f"@{f}", *args])
 
 
@@ -554,7 +555,9 @@ def cap_pop3_top(out):
 
 
 def cap_pop3_large(out):
-    return cap_pop3_simple_poplib(out, "cyd")
+    sess = cap_pop3_simple_poplib(out, "cyd")
+    sess[0]["messages"][0]["attachments"] = M.large()[3]
+    return sess
 
 
 # ---------------------------------------------------------------- file inspection -------
@@ -697,10 +700,13 @@ def record(entry, samples):
     gz = name.endswith(".gz")
     out = samples / name
     raw = WORK / name[:-3] if gz else out
+    sent = {}
     if prep:
         user, msgs = prep
+        msgs = [M.large()[0] if m == "LARGE" else m for m in msgs]
         reset_mailbox(user)
-        deliver(user, [M.large()[0] if m == "LARGE" else m for m in msgs])
+        deliver(user, msgs)
+        sent = {sha(m): m for m in msgs}
     argv = mk(raw)
     print(f"== {name}: {capture_cmd_str(argv)}", flush=True)
     with Capture(raw, argv):
@@ -716,6 +722,20 @@ def record(entry, samples):
     if len(syns) != len(sessions):
         raise RuntimeError(f"{name}: {len(syns)} SYNs for {len(sessions)} sessions: {syns}")
     info = inspect(out)
+    if info["format"] == "pcapng":
+        ids = run(["tshark", "-r", str(raw), "-T", "fields", "-e", "frame.interface_id"]).stdout.split()
+        for i in info["interfaces"]:
+            i["packets"] = ids.count(str(i["id"]))
+    for s in sessions:          # POP3: retrieved = headers added on delivery + the message sent
+        for m in s["messages"] if s["protocol"] == "pop3" else []:
+            if m["command"] != "RETR":
+                continue
+            src = [b for b in sent.values() if M.header_mid(b) == m["message_id"]]
+            assert len(src) == 1, m
+            assert RETRIEVED[m["sha256"]].endswith(src[0]), m
+            m["delivered_message"] = {"size": len(src[0]), "sha256": sha(src[0]),
+                                      "note": "bytes sent via SMTP before the capture; the "
+                                              "retrieved message ends with them"}
     for s, (t, ifid, src, sport, dst, dport, fn_) in zip(sessions, syns):
         assert dport == s["server_port"], (name, dport, s["server_port"])
         s.update(client_ip=src, client_port=sport, server_ip=dst, first_frame=fn_)
@@ -730,6 +750,101 @@ def record(entry, samples):
     if gz:
         entry_truth["capture_command"] += " ; gzip -9 -n"
     return entry_truth
+
+
+README_HEAD = """# Sample captures
+
+Real SMTP/POP3 traffic recorded on loopback against Postfix 3.7 (SMTP 25, 587, 2525; SASL via
+Dovecot) and Dovecot 2.3 (POP3 110) from `../shared/tools/mail-lab.sh`, with real clients
+(Python 3.11 smtplib/poplib, raw-socket Python clients for what a library cannot do, swaks
+20201014, curl 7.88), captured with tcpdump 4.99.3 / libpcap 1.10.3 and dumpcap 4.0.17.
+Re-create everything with `scripts/record-samples.sh` (as root; it rewrites this file and
+`truth.json`). All accounts and passwords are fake lab accounts.
+
+## Ground truth: `truth.json`
+
+An object keyed by file name. Per file: `format` (pcap/pcapng), `link_type` (pcap name; for
+pcapng `interfaces[]` with name, link type and packet count), `timestamp_precision`/`magic`,
+`packets`, `file_size`, `compressed` (`gzip` or null; `uncompressed_size`/`uncompressed_sha256`
+describe the inner capture), `capture_command`, and `sessions[]` in capture order (= order of
+the SYNs = tshark `tcp.stream` order) with `protocol`, `client_ip`/`client_port`,
+`server_ip`/`server_port`, `ip_family`, `client_tool`, `starttls`, `credentials[]` and
+`messages[]`.
+
+- `credentials[]`: `mechanism` (SASL name upper-case: PLAIN, LOGIN, CRAM-MD5; or USER for
+  POP3 USER/PASS, APOP), `username`, `password` (null for CRAM-MD5 and APOP; the password is
+  then in `password_for_cracking`, with `challenge`/`timestamp` and `digest` so the hash can
+  be recomputed), `success`, and for SMTP `initial_response` (was the first SASL response on
+  the AUTH line).
+- SMTP `messages[]`: one per transaction that carried data: `mail_from`, `rcpt_to` (accepted),
+  `rcpt_rejected`, `data_command` (DATA/BDAT), `accepted`, `size` and `sha256` of the message
+  bytes = what the client sent after DATA, dot-stuffing removed, without the final `.` line,
+  CRLF as on the wire (BDAT: the concatenated chunk payloads), `subject` (decoded, UTF-8),
+  `message_id` (without `<>`), `attachments[]` (`filename` decoded, `size` and `sha256` of
+  the decoded content). Transactions aborted by RSET are in `aborted_transactions[]`.
+- POP3 `messages[]`: one per RETR (or TOP in `pop3-top.pcap`): `number`, `command`, `size`,
+  `sha256` of what the server sent after the `+OK` line, dot-unstuffed, without the final `.`
+  line. A retrieved message = the headers Postfix/Dovecot added on delivery (Return-Path,
+  Delivered-To, Received) + the message that was sent; `delivered_message` gives size/sha256
+  of the latter.
+- `smtp-starttls.pcap`: only EHLO/STARTTLS are readable; what went inside TLS is listed under
+  `inside_tls` for reference and must NOT be expected in the analysis output.
+
+The truth is computed from what the clients sent/received, and independently re-checked
+against the captures by `scripts/record/verify_samples.py` (tshark reassembly + an SMTP/POP3
+walk). SMTP message bytes are fixed (fixed Date/Message-ID/bodies) and identical on every
+re-recording; POP3 messages contain Received headers with time and queue id, UIDLs contain the
+UIDVALIDITY, APOP/CRAM-MD5 challenges are random, and client ports change, so a re-recording
+changes those values (and truth.json with them).
+
+## Files
+
+| file | contents | how it was made | link type | format | packets | bytes |
+|---|---|---|---|---|---|---|
+"""
+
+README_TAIL = """
+Capture filter everywhere (tcpdump): `tcp port 25 or tcp port 587 or tcp port 2525 or tcp port 110`.
+
+## Notes and surprises
+
+- `tcpdump -i any` in tcpdump 4.99.3 / libpcap 1.10 defaults to **LINUX_SLL2** (276), while
+  dumpcap/tshark `-i any` default to **LINUX_SLL** (v1, 113); the SLL file was therefore made
+  with an explicit `-y LINUX_SLL`. On `any`, loopback packets appear once (not twice): libpcap
+  drops the outgoing copy on lo.
+- Loopback MTU is 65536, so segments are large (the 3.6 MB RETR takes only ~150 packets) and
+  there is no loss, reordering or retransmission in these files.
+- dumpcap writes pcapng with nanosecond `if_tsresol` (9) on both interfaces; the pcapng file
+  uses a different capture filter per interface, so each session is in the file exactly once
+  (session 1 on interface 0 `lo`/EN10MB, session 2 on interface 1 `any`/LINUX_SLL).
+- Python smtplib sends lower-case verbs (`ehlo`, `mail FROM:<..> size=N`, `rcpt`, `data`,
+  `quit`; but `AUTH` upper-case); swaks, curl and the raw clients send upper-case verbs.
+- swaks always appends `\\r\\n.\\r\\n` to the data file, so it is fed the message without its
+  last CRLF (otherwise the message gains an empty line).
+- Dovecot delays a failed authentication by 1 s (`auth_failure_delay`); Postfix answers a
+  failed AUTH with `535 5.7.8 Error: authentication failed: (reason unavailable)` and accepts a
+  second AUTH in the same session.
+- In `smtp-bdat.pcap` the first `BDAT n` command and its payload share one segment, the
+  `BDAT n LAST` command and its payload are sent as two segments, and the first chunk ends in
+  the middle of a line; a body line starting with `.` is not stuffed under BDAT.
+- Not made: nothing from the list was left out. Not covered by these files (real-network
+  effects): loss, retransmission, reordering, VLAN, IPv4 fragments, mid-session starts.
+"""
+
+
+def write_readme(samples, truth):
+    rows = []
+    for name, t in truth.items():
+        link = t["link_type"] if t["format"] == "pcap" else ", ".join(
+            f"if{i['id']} {i['name']}: {i['link_type']}" for i in t["interfaces"])
+        fmt = t["format"] + (" (ns)" if t.get("timestamp_precision") == "nanosecond" else "") + \
+            (" + gzip" if t["compressed"] else "")
+        tools = sorted({s["client_tool"] for s in t["sessions"]})
+        how = f"{', '.join(tools)}; `{t['capture_command']}`"
+        how = how.replace(f" '{FILTER}'", "")
+        rows.append(f"| `{name}` | {t['description']} | {how} | {link} | {fmt} | {t['packets']} | "
+                    f"{t['file_size']} |")
+    (samples / "README.md").write_text(README_HEAD + "\n".join(rows) + "\n" + README_TAIL)
 
 
 def main():
@@ -760,6 +875,7 @@ def main():
     order = [c[0] for c in CAPTURES] + list(GZ_COPIES)
     truth = {k: truth[k] for k in order if k in truth}
     truth_path.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n")
+    write_readme(samples, truth)
     shutil.rmtree(WORK, ignore_errors=True)
     print("wrote", truth_path)
 
