@@ -78,7 +78,7 @@ impl Ng {
         put32(&mut self.out, t, be);
         put32(&mut self.out, len, be);
         self.out.extend_from_slice(body);
-        self.out.extend(std::iter::repeat_n(0u8, pad));
+        self.out.resize(self.out.len() + pad, 0);
         put32(&mut self.out, len, be);
     }
 
@@ -130,7 +130,7 @@ impl Ng {
         put32(&mut b, data.len() as u32, be);
         put32(&mut b, orig.unwrap_or(data.len() as u32), be);
         b.extend_from_slice(data);
-        b.extend(std::iter::repeat_n(0u8, (4 - data.len() % 4) % 4));
+        b.resize(b.len() + (4 - data.len() % 4) % 4, 0);
         put16(&mut b, 2, be);
         put16(&mut b, 4, be);
         put32(&mut b, 1, be);
