@@ -444,3 +444,10 @@ fn damaged_inputs_never_panic() {
         }
     }
 }
+
+#[test]
+fn reader_and_decoder_are_send() {
+    fn is_send<T: Send>() {}
+    is_send::<CaptureReader>();
+    is_send::<pcapmail::decode::Decoder>();
+}
