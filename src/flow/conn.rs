@@ -307,6 +307,8 @@ impl Dir {
             }
             self.drain(d, out, ctx);
             self.enforce_limits(d, out, ctx);
+        } else {
+            self.drain(d, out, ctx);
         }
     }
 
