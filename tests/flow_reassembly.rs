@@ -373,7 +373,7 @@ fn port_reuse_after_fin_is_a_new_connection() {
     // The same SYN again is ignored; a new ISN is a new connection.
     handshake(&mut f, 9000, 20000);
     f.send(&seg(C, 9001, Some(20001), 0, b"two"));
-    f.send(&seg(C, CISN, None, SYN, b"")); // an old SYN: ends nothing, starts a third
+    f.send(&seg(C, CISN, None, SYN, b"")); // another ISN while open: supersedes the second
     let (h, st) = f.finish();
     assert_eq!(h.done.len(), 3);
     assert_eq!(h.done[0].2.text(C), "one");

@@ -88,8 +88,9 @@ pub struct FlowConfig {
     /// connections) together. Default: 1,000,000.
     pub max_connections: usize,
     /// In-order bytes per direction kept for [`Handler::classify`] while undecided; when a
-    /// direction holds this many and the handler is still undecided, the connection is
-    /// ignored. Default: 4096.
+    /// direction holds this many (the last segment may overshoot) and the handler is still
+    /// undecided, the connection is ignored. The number of buffered data/gap events is also
+    /// capped (`probe_bytes / 8 + 16`), so headers-only captures cannot grow it. Default: 4096.
     pub probe_bytes: usize,
 }
 
@@ -223,17 +224,18 @@ pub struct FlowStats {
     pub connections: u64,
     /// Connections the handler followed.
     pub followed: u64,
-    /// Connections the handler ignored.
+    /// Connections the handler ignored (`Decision::Ignore`).
     pub ignored: u64,
     /// Connections ignored because the handler was still undecided after `probe_bytes`.
     pub probe_exhausted: u64,
     /// Connections ignored because their probe buffer would exceed `max_buffer_total`.
     pub probe_limit_ignored: u64,
-    /// Connections that ended while the handler was still undecided.
+    /// Connections that ended (any reason) while the handler was still undecided; also
+    /// counted under their end reason.
     pub undecided_at_end: u64,
-    /// Followed connections ended by FIN in both directions.
+    /// Connections ended by FIN in both directions (followed or undecided).
     pub ended_fin: u64,
-    /// Followed connections ended by RST.
+    /// Connections ended by RST (followed or undecided).
     pub ended_rst: u64,
     /// Connections ended by the idle timeout.
     pub timed_out: u64,

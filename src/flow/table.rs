@@ -185,6 +185,7 @@ impl<H: Handler> FlowTable<H> {
         for (_, _, idx, last) in live {
             self.end_live(idx, EndReason::EndOfCapture, last, false);
         }
+        debug_assert_eq!(self.mem, 0, "buffer accounting");
         (self.handler, self.stats)
     }
 
