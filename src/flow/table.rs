@@ -1,0 +1,441 @@
+//! The connection table: a hash map from the normalised 4-tuple to a slab of entries kept
+//! on an LRU list (most recently active first) for idle timeouts and eviction.
+
+use super::conn::{Applied, Conn, Ctx, Phase};
+use super::{ConnInfo, FlowConfig, FlowStats, Handler};
+use crate::decode::TcpSegment;
+use crate::model::Endpoint;
+use crate::proto::{ChunkMeta, EndReason};
+use rustc_hash::FxHashMap;
+
+const NIL: u32 = u32::MAX;
+
+/// The 4-tuple with the smaller endpoint first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    a: Endpoint,
+    b: Endpoint,
+}
+
+impl Key {
+    fn new(x: Endpoint, y: Endpoint) -> Key {
+        if (x.ip, x.port) <= (y.ip, y.port) {
+            Key { a: x, b: y }
+        } else {
+            Key { a: y, b: x }
+        }
+    }
+}
+
+/// What is left of an ignored or closed connection: enough to recognise a new SYN.
+#[derive(Debug, Clone, Copy)]
+struct Tomb {
+    syn_isn: Option<u32>,
+}
+
+enum Kind<S> {
+    Free,
+    Tomb(Tomb),
+    Live(Box<Conn<S>>),
+}
+
+struct Node<S> {
+    key: Key,
+    prev: u32,
+    next: u32,
+    last_ts: i64,
+    kind: Kind<S>,
+}
+
+/// Tracks TCP connections, reassembles the followed ones and feeds their streams.
+pub struct FlowTable<H: Handler> {
+    cfg: FlowConfig,
+    handler: H,
+    stats: FlowStats,
+    map: FxHashMap<Key, u32>,
+    nodes: Vec<Node<H::Stream>>,
+    free: Vec<u32>,
+    /// Most recently active entry.
+    head: u32,
+    /// Least recently active entry.
+    tail: u32,
+    entries: usize,
+    /// Bytes buffered over all connections (out-of-order stores and probes).
+    mem: usize,
+    /// Latest capture time seen.
+    now: i64,
+}
+
+impl<H: Handler> FlowTable<H> {
+    /// An empty table.
+    pub fn new(config: FlowConfig, handler: H) -> Self {
+        FlowTable {
+            cfg: config,
+            handler,
+            stats: FlowStats::default(),
+            map: FxHashMap::default(),
+            nodes: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            entries: 0,
+            mem: 0,
+            now: i64::MIN,
+        }
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The handler, mutably.
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &FlowStats {
+        &self.stats
+    }
+
+    /// The limits in use.
+    pub fn config(&self) -> &FlowConfig {
+        &self.cfg
+    }
+
+    /// Entries tracked now (live connections and tombstones).
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// Live (undecided or followed) connections tracked now.
+    pub fn live_connections(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n.kind, Kind::Live(_)))
+            .count()
+    }
+
+    /// Bytes buffered now over all connections, with per-piece overhead.
+    pub fn buffered(&self) -> usize {
+        self.mem
+    }
+
+    /// Processes one TCP segment; `meta` is the frame number and time of its packet.
+    pub fn packet(&mut self, seg: &TcpSegment<'_>, meta: ChunkMeta) {
+        self.stats.packets += 1;
+        if meta.ts.0 > self.now {
+            self.now = meta.ts.0;
+        }
+        self.expire_idle();
+        let src = Endpoint {
+            ip: seg.src,
+            port: seg.sport,
+        };
+        let dst = Endpoint {
+            ip: seg.dst,
+            port: seg.dport,
+        };
+        let key = Key::new(src, dst);
+        let pure_syn = seg.flags.syn() && !seg.flags.ack();
+        let Some(&idx) = self.map.get(&key) else {
+            self.create(key, src, dst, seg, meta);
+            return;
+        };
+        self.touch(idx);
+        match &self.nodes[idx as usize].kind {
+            Kind::Tomb(t) => {
+                if pure_syn && t.syn_isn != Some(seg.seq) {
+                    self.remove(idx);
+                    self.create(key, src, dst, seg, meta);
+                } else {
+                    self.stats.tombstone_packets += 1;
+                }
+            }
+            Kind::Live(c) => {
+                if pure_syn && c.superseded_by(seg) {
+                    let (reason, last) = (c.superseded_reason(), c.last_meta);
+                    self.stats.superseded += 1;
+                    self.end_live(idx, reason, last, false);
+                    self.create(key, src, dst, seg, meta);
+                } else {
+                    self.process(idx, seg, meta);
+                }
+            }
+            Kind::Free => {}
+        }
+    }
+
+    /// Ends every open connection ([`EndReason::EndOfCapture`]) in order of first frame,
+    /// flushing holes as gaps, and returns the handler and the counters.
+    pub fn finish(mut self) -> (H, FlowStats) {
+        let mut live: Vec<(u64, i64, u32, ChunkMeta)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| match &n.kind {
+                Kind::Live(c) => {
+                    Some((c.info.first_frame, c.info.first_ts.0, i as u32, c.last_meta))
+                }
+                _ => None,
+            })
+            .collect();
+        live.sort_unstable_by_key(|&(f, t, i, _)| (f, t, i));
+        for (_, _, idx, last) in live {
+            self.end_live(idx, EndReason::EndOfCapture, last, false);
+        }
+        debug_assert_eq!(self.mem, 0, "buffer accounting");
+        (self.handler, self.stats)
+    }
+
+    fn create(
+        &mut self,
+        key: Key,
+        src: Endpoint,
+        dst: Endpoint,
+        seg: &TcpSegment<'_>,
+        meta: ChunkMeta,
+    ) {
+        if self.entries >= self.cfg.max_connections.max(1) {
+            self.evict_oldest();
+        }
+        self.stats.connections += 1;
+        let f = seg.flags;
+        let (client, server, handshake) = match (f.syn(), f.ack()) {
+            (true, false) => (src, dst, true),
+            (true, true) => (dst, src, true),
+            _ => (src, dst, false),
+        };
+        let info = ConnInfo {
+            client,
+            server,
+            handshake,
+            first_frame: meta.frame,
+            first_ts: meta.ts,
+        };
+        let mut conn = Box::new(Conn::new(info));
+        let decision = self.handler.classify(&info, &[], &[]);
+        let mut ctx = Ctx {
+            cfg: &self.cfg,
+            mem: &mut self.mem,
+            stats: &mut self.stats,
+        };
+        match conn.apply(decision, &mut ctx) {
+            Applied::Ignore => {
+                self.stats.ignored += 1;
+                let syn_isn = (f.syn() && !f.ack()).then_some(seg.seq);
+                self.alloc(key, Kind::Tomb(Tomb { syn_isn }));
+            }
+            applied => {
+                if applied == Applied::Follow {
+                    self.stats.followed += 1;
+                }
+                let idx = self.alloc(key, Kind::Live(conn));
+                self.process(idx, seg, meta);
+            }
+        }
+    }
+
+    /// Runs a packet through a live connection, then the classification and end checks.
+    fn process(&mut self, idx: u32, seg: &TcpSegment<'_>, meta: ChunkMeta) {
+        let Kind::Live(conn) = &mut self.nodes[idx as usize].kind else {
+            return;
+        };
+        let mut ctx = Ctx {
+            cfg: &self.cfg,
+            mem: &mut self.mem,
+            stats: &mut self.stats,
+        };
+        conn.packet(seg, meta, &mut ctx);
+        let mut ignore = false;
+        if let Phase::Undecided(p) = &mut conn.out.phase {
+            if p.overflow {
+                ctx.stats.probe_limit_ignored += 1;
+                ignore = true;
+            } else {
+                if p.fresh {
+                    p.fresh = false;
+                    let (c, s) = p.prefixes();
+                    let decision = self.handler.classify(&conn.info, c, s);
+                    match conn.apply(decision, &mut ctx) {
+                        Applied::Ignore => {
+                            ctx.stats.ignored += 1;
+                            ignore = true;
+                        }
+                        Applied::Follow => ctx.stats.followed += 1,
+                        Applied::Undecided => {}
+                    }
+                }
+                if let Phase::Undecided(p) = &conn.out.phase {
+                    if !ignore && p.full(ctx.cfg.probe_bytes) {
+                        ctx.stats.probe_exhausted += 1;
+                        ignore = true;
+                    }
+                }
+            }
+        }
+        if ignore {
+            conn.release(&mut ctx);
+            let syn_isn = conn.client_isn();
+            self.nodes[idx as usize].kind = Kind::Tomb(Tomb { syn_isn });
+        } else if seg.flags.rst() {
+            self.end_live(idx, EndReason::Rst, meta, true);
+        } else if conn.fin_done() {
+            self.end_live(idx, EndReason::Fin, meta, true);
+        }
+    }
+
+    /// Ends a live connection; keeps a tombstone (closed by FIN/RST) or removes the entry.
+    fn end_live(&mut self, idx: u32, reason: EndReason, meta: ChunkMeta, keep_tomb: bool) {
+        let kind = std::mem::replace(&mut self.nodes[idx as usize].kind, Kind::Free);
+        let Kind::Live(conn) = kind else {
+            self.nodes[idx as usize].kind = kind;
+            return;
+        };
+        let syn_isn = conn.client_isn();
+        let undecided = conn.undecided();
+        match reason {
+            EndReason::Fin => self.stats.ended_fin += 1,
+            EndReason::Rst => self.stats.ended_rst += 1,
+            EndReason::Timeout => self.stats.timed_out += 1,
+            EndReason::EndOfCapture => self.stats.ended_at_capture_end += 1,
+            EndReason::Evicted => self.stats.evicted += 1,
+        }
+        if undecided {
+            self.stats.undecided_at_end += 1;
+        }
+        let mut ctx = Ctx {
+            cfg: &self.cfg,
+            mem: &mut self.mem,
+            stats: &mut self.stats,
+        };
+        if let Some((info, stats, stream)) = (*conn).close(reason, meta, &mut ctx) {
+            self.stats.add_dir(&stats.client);
+            self.stats.add_dir(&stats.server);
+            self.handler.finished(&info, &stats, stream);
+        }
+        if keep_tomb {
+            self.nodes[idx as usize].kind = Kind::Tomb(Tomb { syn_isn });
+        } else {
+            self.remove(idx);
+        }
+    }
+
+    fn expire_idle(&mut self) {
+        while self.tail != NIL {
+            let idx = self.tail;
+            let n = &self.nodes[idx as usize];
+            if self.now.saturating_sub(n.last_ts) <= self.cfg.idle_timeout_ns {
+                break;
+            }
+            match &n.kind {
+                Kind::Live(c) => {
+                    let last = c.last_meta;
+                    self.end_live(idx, EndReason::Timeout, last, false);
+                }
+                _ => {
+                    self.stats.tombstones_expired += 1;
+                    self.remove(idx);
+                }
+            }
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        let idx = self.tail;
+        if idx == NIL {
+            return;
+        }
+        match &self.nodes[idx as usize].kind {
+            Kind::Live(c) => {
+                let last = c.last_meta;
+                self.end_live(idx, EndReason::Evicted, last, false);
+            }
+            _ => {
+                self.stats.tombstones_evicted += 1;
+                self.remove(idx);
+            }
+        }
+    }
+
+    fn alloc(&mut self, key: Key, kind: Kind<H::Stream>) -> u32 {
+        let node = Node {
+            key,
+            prev: NIL,
+            next: NIL,
+            last_ts: self.now,
+            kind,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        self.push_front(idx);
+        self.map.insert(key, idx);
+        self.entries += 1;
+        if self.entries as u64 > self.stats.peak_entries {
+            self.stats.peak_entries = self.entries as u64;
+        }
+        idx
+    }
+
+    fn remove(&mut self, idx: u32) {
+        self.unlink(idx);
+        let n = &mut self.nodes[idx as usize];
+        n.kind = Kind::Free;
+        let key = n.key;
+        self.map.remove(&key);
+        self.free.push(idx);
+        self.entries -= 1;
+    }
+
+    fn touch(&mut self, idx: u32) {
+        self.nodes[idx as usize].last_ts = self.now;
+        if self.head != idx {
+            self.unlink(idx);
+            self.push_front(idx);
+        }
+    }
+
+    fn push_front(&mut self, idx: u32) {
+        let old = self.head;
+        {
+            let n = &mut self.nodes[idx as usize];
+            n.prev = NIL;
+            n.next = old;
+        }
+        if old != NIL {
+            self.nodes[old as usize].prev = idx;
+        } else {
+            self.tail = idx;
+        }
+        self.head = idx;
+    }
+
+    fn unlink(&mut self, idx: u32) {
+        let (p, nx) = {
+            let n = &self.nodes[idx as usize];
+            (n.prev, n.next)
+        };
+        if p != NIL {
+            self.nodes[p as usize].next = nx;
+        } else {
+            self.head = nx;
+        }
+        if nx != NIL {
+            self.nodes[nx as usize].prev = p;
+        } else {
+            self.tail = p;
+        }
+        let n = &mut self.nodes[idx as usize];
+        n.prev = NIL;
+        n.next = NIL;
+    }
+}
