@@ -379,6 +379,25 @@ fn auth_login_cram_md5_and_cancel() {
 }
 
 #[test]
+fn auth_without_final_reply_does_not_swallow_commands() {
+    let (o, _) = run_with(
+        &Pop3Config::default(),
+        &[
+            Step::D(S, b"+OK ready\r\n"),
+            Step::D(C, b"AUTH PLAIN AGJvYgBwdw==\r\n"),
+            Step::Gap(S, 30),
+            Step::D(C, b"RETR 1\r\n"),
+            Step::D(S, b"+OK\r\nx\r\n.\r\n"),
+        ],
+        EndReason::Fin,
+    );
+    assert_eq!(verbs(&o), ["AUTH PLAIN AGJvYgBwdw===-", "RETR 1=+OK"]);
+    let c = &o.credentials[0];
+    assert_eq!((c.password.as_deref(), c.success), (Some("pw"), None));
+    assert_eq!(o.messages.len(), 1);
+}
+
+#[test]
 fn stat_list_uidl_with_and_without_argument() {
     let (o, _) = run(&[
         (S, b"+OK ready\r\n"),
@@ -760,6 +779,8 @@ fn recognition() {
     assert_eq!(looks_like_pop3(b"USER bob\r\n", b""), Yes);
     assert_eq!(looks_like_pop3(b"USER b", b""), Yes);
     assert_eq!(looks_like_pop3(b"US", b""), NeedMore);
+    assert_eq!(looks_like_pop3(b"*1\r", b""), No);
+    assert_eq!(looks_like_pop3(b"GET", b""), No);
     assert_eq!(looks_like_pop3(b"STAT\r\n", b""), NeedMore);
     assert_eq!(looks_like_pop3(b"STAT\r\n", b"+OK 1 2\r\n"), Yes);
     assert_eq!(looks_like_pop3(b"GET / HTTP/1.1\r\n", b""), No);

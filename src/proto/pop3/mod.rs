@@ -28,7 +28,19 @@
 //!
 //! A gap resynchronises at the next line boundary: the fragment after the hole is recorded
 //! in the transcript but not interpreted (inside a message body it is kept as content and
-//! the message is marked incomplete).
+//! the message is marked incomplete). A server fragment shaped exactly like a status line is
+//! taken as a reply (lost packets are usually whole segments ending at a line boundary);
+//! replies lost in the hole may shift the pairing, which is recorded as an anomaly. An AUTH
+//! exchange whose final reply was lost ends when the client sends a line with a space that
+//! parses as a POP3 command (base64 has no spaces).
+//!
+//! # Output
+//! Messages carry a local `id` (their index in `SessionOutput::messages`, "0", "1", ...)
+//! which the transcript's `Body` entries reference in `message`; the analysis layer replaces
+//! both with the document-wide id. `Pop3Detail.list`/`uidl` are sorted by message number (a
+//! repeated LIST keeps the last size). Findings: `cleartext-auth` per credential,
+//! `cleartext-mail` per RETR/TOP result, `starttls-offered-not-used` once, and
+//! `deletions-undone` when RSET revoked successful DELEs.
 //!
 //! # Evidence
 //! [`Pop3Dissector::is_pop3`] is true only with a real greeting (the server spoke first with
@@ -139,7 +151,7 @@ pub fn looks_like_pop3(client_prefix: &[u8], server_prefix: &[u8]) -> Recognitio
                 let (verb, _) = parser::split_command(client_prefix);
                 if verb.len() < client_prefix.len() && parser::is_opening_verb(verb) {
                     Yes
-                } else if client_prefix.len() < 5 {
+                } else if client_prefix.len() < 5 && parser::is_verb_prefix(client_prefix) {
                     NeedMore
                 } else {
                     No
@@ -482,6 +494,19 @@ impl Pop3Dissector {
         if line.partial {
             self.truncate("command");
         }
+        if self.sasl.is_some() && memchr::memchr(b' ', line.bytes).is_some() {
+            let (verb, arg) = parser::split_command(line.bytes);
+            if parser::parse_command(verb, arg).is_known() {
+                // Base64 has no spaces: this is a command, so the exchange's final reply
+                // was lost (a gap) or never sent. Close the attempt as unanswered.
+                self.anomaly(format!(
+                    "AUTH exchange abandoned: the client sent a command (frame {})",
+                    meta.frame
+                ));
+                self.pending.retain(|p| !matches!(p.kind, Kind::Sasl));
+                self.finish_sasl(None, None);
+            }
+        }
         if let Some(s) = self.sasl.as_mut() {
             // RFC 5034 §4: while an exchange is open every client line is a SASL response.
             let r = parser::trim(line.bytes);
@@ -625,8 +650,12 @@ impl Pop3Dissector {
                 self.close(true);
                 return;
             }
-            let fresh_command = self.pending.iter().any(|p| p.sent_after == seq);
-            if line.is_whole() && fresh_command && parser::is_status_line(line.bytes) {
+            // `sent_after` never decreases along the queue: the newest command decides.
+            let fresh_command = self.pending.back().is_some_and(|p| p.sent_after == seq);
+            // After a gap the line start is uncertain, but lost packets are usually whole
+            // segments ending at a line boundary: a status-shaped line still counts.
+            let status = !line.partial && !line.continuation && parser::is_status_line(line.bytes);
+            if status && fresh_command {
                 self.anomaly(format!(
                     "multi-line response to {} not terminated; resynchronised on the status line in frame {}",
                     kind.verb(),
@@ -643,7 +672,7 @@ impl Pop3Dissector {
             return;
         }
         self.line_entry(Side::Server, line);
-        if line.after_gap {
+        if line.after_gap && (line.partial || !parser::is_status_line(line.bytes)) {
             self.anomaly(format!(
                 "server line after a gap not interpreted (frame {})",
                 line.meta.frame

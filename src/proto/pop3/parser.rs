@@ -157,6 +157,18 @@ pub fn is_opening_verb(verb: &[u8]) -> bool {
         .any(|v| verb.eq_ignore_ascii_case(v))
 }
 
+/// True when `t` (shorter than a verb) could still become a POP3 verb.
+pub fn is_verb_prefix(t: &[u8]) -> bool {
+    const VERBS: [&[u8]; 17] = [
+        b"USER", b"PASS", b"APOP", b"AUTH", b"CAPA", b"STAT", b"LIST", b"UIDL", b"RETR", b"TOP",
+        b"DELE", b"RSET", b"NOOP", b"QUIT", b"STLS", b"LAST", b"UTF8",
+    ];
+    t.len() <= 4
+        && VERBS
+            .iter()
+            .any(|v| v.len() >= t.len() && v[..t.len()].eq_ignore_ascii_case(t))
+}
+
 /// A decimal number (RFC 1939 message numbers and sizes); None on overflow or non-digits.
 pub fn number(t: &[u8]) -> Option<u64> {
     if t.is_empty() || t.len() > 20 || !t.iter().all(u8::is_ascii_digit) {
