@@ -87,9 +87,15 @@ impl LineReader {
         if data.is_empty() {
             return None;
         }
-        let room = self.max - self.partial.len();
+        // `partial` may hold up to `max + 1` bytes (a full line and its `\r`), so both
+        // bounds saturate; counting the window from `max + 2` keeps the buffer within it
+        // even when bytes arrive one at a time.
+        let room = self.max.saturating_sub(self.partial.len());
         // The ending may lie just beyond the bound: the line itself still fits.
-        let window = room.saturating_add(2);
+        let window = self
+            .max
+            .saturating_add(2)
+            .saturating_sub(self.partial.len());
         let newline = memchr::memchr(b'\n', &data[..data.len().min(window)]);
         match newline {
             Some(pos) => {
@@ -295,6 +301,23 @@ mod tests {
         assert_eq!((l.bytes, l.after_gap), (&b"OM:<x>"[..], true));
         let l = r.next_line(&mut input, m(3)).unwrap();
         assert_eq!((l.bytes, l.after_gap), (&b"RCPT TO:<y>"[..], false));
+    }
+
+    #[test]
+    fn full_line_and_cr_buffered_then_byte_at_a_time_stays_bounded() {
+        // 4 bytes + `\r` fill the buffer to max + 1; what follows must neither underflow
+        // nor grow it further.
+        assert_eq!(run(4, &[b"abcd\r", b"\n"]), ["1:abcd|RN|"]);
+        assert_eq!(
+            run(4, &[b"abcd\r", b"x", b"y", b"\n"]),
+            ["1:abcd\r||p", "2:xy|N|c"]
+        );
+        let mut r = LineReader::new(4);
+        for (i, b) in b"abcdefghijklmnop".iter().enumerate() {
+            let mut input = std::slice::from_ref(b);
+            while r.next_line(&mut input, m(i as u64)).is_some() {}
+            assert!(r.buffered() <= 5);
+        }
     }
 
     #[test]
