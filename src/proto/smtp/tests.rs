@@ -1,0 +1,1 @@
+//! Dissector tests: literal wire bytes, both directions interleaved as captured.
