@@ -529,7 +529,14 @@ impl State {
     /// A line that is not a fresh whole line (the tail of an overlong line or the rest of a
     /// line cut by a gap): dropped by command parsing. Returns true when dropped.
     fn drop_fragment(&mut self, line: &Line<'_>) -> bool {
-        if line.after_gap {
+        // After a gap we cannot know whether the hole ended on a line boundary. A line that
+        // is a whole known command is taken as one (the tail of some other line is very
+        // unlikely to be exactly that); anything else is dropped.
+        if line.after_gap
+            && (line.partial
+                || line.continuation
+                || !parse_command(line.bytes).is_some_and(|c| c.known))
+        {
             self.anomalies.add(Anomaly::GapResync);
             return true;
         }
@@ -559,6 +566,14 @@ impl State {
             self.junk_lines += 1;
         }
         let verb = cmd.verb().to_string();
+        if line.partial {
+            // The line was longer than `max_line`: its argument is only a first part.
+            let field = match verb.as_str() {
+                "HELO" | "EHLO" | "LHLO" => "helo",
+                _ => "arg",
+            };
+            self.mark_truncated(field);
+        }
         let arg_text = self.field(cmd.arg, self.limits.max_field, "arg");
         let idx = self.push_command(&verb, arg_text, line.meta);
         let kind = match verb.as_str() {
@@ -928,7 +943,8 @@ impl State {
     // ----- server side ---------------------------------------------------------------
 
     fn server_line(&mut self, line: &Line<'_>) {
-        if line.after_gap {
+        // As for commands: after a gap, a line that parses as a reply is taken as one.
+        if line.after_gap && (line.continuation || parse_reply(line.bytes).is_none()) {
             self.anomalies.add(Anomaly::GapResync);
             return;
         }
