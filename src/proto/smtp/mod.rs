@@ -558,6 +558,11 @@ impl State {
         let Some(cmd) = parse_command(line.bytes) else {
             self.anomalies.add(Anomaly::InvalidCommand);
             self.junk_lines += 1;
+            // A server that speaks SMTP answers even a malformed line (500): keep its place
+            // in the queue, unlisted, so the following replies pair correctly.
+            if self.banner_220 || self.known_commands > 0 {
+                self.push_pending(None, Kind::Other);
+            }
             return;
         };
         if cmd.known {

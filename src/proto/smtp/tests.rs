@@ -1176,3 +1176,32 @@ fn no_panic_on_arbitrary_chunkings_and_gaps() {
         let _ = d.finish();
     }
 }
+
+#[test]
+fn body_sent_after_refused_data_pairs_500_replies() {
+    // As zeek/smtp-mail-transactions-invalid.pcap: the client sends its body although the
+    // server refused DATA; the server answers each line with 500.
+    let (_, out) = run(&[
+        S(1, b"220 mx\r\n"),
+        C(2, b"DATA\r\n"),
+        S(3, b"503-All RCPT commands were rejected with this error:\r\n503 valid RCPT command must precede DATA\r\n"),
+        C(4, b"Hello, Alice (2)\r\n"),
+        S(5, b"500 unrecognized command\r\n"),
+        C(6, b".\r\n"),
+        S(7, b"500 unrecognized command\r\n"),
+        C(8, b"MAIL FROM:<bob@example.org>\r\n"),
+        S(9, b"250 OK\r\n"),
+    ]);
+    assert!(out.messages.is_empty());
+    assert_eq!(
+        pairs(&out),
+        [
+            "DATA  -> 503 All RCPT commands were rejected with this error:\nvalid RCPT command must precede DATA",
+            "MAIL FROM:<bob@example.org> -> 250 OK",
+        ]
+    );
+    assert_eq!(
+        out.anomalies,
+        ["smtp-invalid-command (2)", "smtp-data-without-mail"]
+    );
+}
