@@ -87,3 +87,20 @@ pub trait Dissector: StreamConsumer {
     /// The session as far as it was seen. Called once, after `end`.
     fn finish(&mut self) -> SessionOutput;
 }
+
+/// Answer of a cheap content check (`smtp::looks_like_smtp`, ...) on the first bytes of
+/// both directions of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recognition {
+    /// The protocol was recognised. The dissector should be fed the streams after skipping
+    /// the first `skip_client` / `skip_server` bytes (a tunnel preamble such as an HTTP
+    /// CONNECT exchange; both 0 for a plain dialogue).
+    Yes {
+        skip_client: usize,
+        skip_server: usize,
+    },
+    /// Not this protocol.
+    No,
+    /// Not enough bytes yet to decide; ask again with longer prefixes.
+    NeedMore,
+}

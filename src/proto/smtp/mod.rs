@@ -1,0 +1,1275 @@
+//! SMTP dissector (RFC 5321 with AUTH 4954, STARTTLS 3207, PIPELINING 2920, CHUNKING 3030).
+//!
+//! Split as in Suricata: `parser` holds pure functions over byte slices; this file owns the
+//! per-session state (line framing, the queue of commands awaiting replies, SASL, message
+//! assembly, bounds) and turns it into a [`SessionOutput`] at the end.
+//!
+//! Decisions worth knowing:
+//! - **Pairing**: every client command (and every SASL response line, verb `AUTH-DATA`) is
+//!   queued; each complete server reply answers the front of the queue. That is how RFC
+//!   2920 pipelining works and needs no special case. A reply with an empty queue is counted
+//!   as an anomaly. The end of message content (the `.` line, BDAT) is queued too, without
+//!   a listed command: its reply becomes the transaction's `data_reply`.
+//! - **DATA mode**: after `DATA` the client's next lines are taken as message content at
+//!   once, without waiting for 354, so that one-sided captures (client → server only) and
+//!   a lost 354 still yield the message. If a reply other than 354 answers DATA before any
+//!   content line arrived, the DATA was refused and the client's lines are commands again.
+//! - **Gaps**: the line framer drops the rest of a line whose start was lost and flags it;
+//!   command and reply fragments are dropped (counted), content fragments are dropped too
+//!   and the message is marked incomplete, but collection goes on until the `.` line. If the
+//!   `.` line itself was lost, a server reply during content after a gap closes the message.
+//!   A gap inside BDAT payload is subtracted from the chunk (the size is known), so framing
+//!   stays exact.
+//! - **TLS**: after `STARTTLS` answered by 220 (or a TLS record from the client while the
+//!   reply is still outstanding) both directions are only counted. `tls_from_start`
+//!   (SMTPS, port 465) counts everything.
+//! - **Is it SMTP?** [`SmtpDissector::is_smtp`] is false unless a 220 greeting, or a known
+//!   command together with a valid reply (or with a silent server), was seen; after a
+//!   number of non-SMTP lines and nothing valid, parsing stops.
+
+mod anomaly;
+pub mod parser;
+#[cfg(test)]
+mod tests;
+
+pub use anomaly::{Anomaly, AnomalyCounts};
+pub use parser::looks_like_smtp;
+
+use super::lines::{Line, LineReader};
+use super::message::{is_terminator, MessageBuilder, MessageLimits};
+use super::sasl::{self, SaslExchange};
+use super::{ChunkMeta, Dissector, EndReason, SessionOutput, StreamConsumer};
+use crate::model::{
+    Command, Credential, DialogueEntry, DialogueEvent, Finding, Message, MessageDirection,
+    Protocol, ProtocolDetail, Recipient, Reply, Side, SmtpDetail, Tls, Transaction,
+};
+use parser::{parse_auth, parse_bdat, parse_command, parse_path, parse_reply, split_enhanced};
+use std::collections::VecDeque;
+
+/// Bounds of one SMTP session. Every bound is counted as an [`Anomaly`] and recorded in
+/// `truncated` when it cuts something.
+#[derive(Debug, Clone, Copy)]
+pub struct SmtpLimits {
+    /// Commands listed (later ones are still processed).
+    pub max_commands: usize,
+    /// Recipients listed per transaction (RFC 5321 §4.5.3.1.8 asks servers for 100).
+    pub max_recipients: usize,
+    /// Transactions (and messages) listed.
+    pub max_transactions: usize,
+    /// Transcript entries.
+    pub max_dialogue: usize,
+    /// Bytes of one line buffered before it is handed out in pieces (message content stays
+    /// byte-exact; commands keep their first piece).
+    pub max_line: usize,
+    /// Pipelined commands awaiting replies; beyond, the oldest is given up.
+    pub max_pending: usize,
+    /// Lines kept of one multi-line reply (and extensions listed).
+    pub max_reply_lines: usize,
+    /// Bytes kept of a name-like field: HELO name, addresses, command arguments.
+    pub max_field: usize,
+    /// Bytes kept of a text: reply texts, banner, transcript lines.
+    pub max_text: usize,
+    /// Non-SMTP lines accepted before anything valid was seen, then parsing stops.
+    pub max_junk_lines: usize,
+}
+
+impl Default for SmtpLimits {
+    fn default() -> Self {
+        SmtpLimits {
+            max_commands: 10_000,
+            max_recipients: 1_000,
+            max_transactions: 1_000,
+            max_dialogue: 20_000,
+            max_line: 64 * 1024,
+            max_pending: 1_000,
+            max_reply_lines: 256,
+            max_field: 1_024,
+            max_text: 4_096,
+            max_junk_lines: 8,
+        }
+    }
+}
+
+/// Configuration of the SMTP dissector.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SmtpConfig {
+    pub limits: SmtpLimits,
+    pub message: MessageLimits,
+    /// The connection is TLS from the first byte (SMTPS, port 465): count bytes only.
+    pub tls_from_start: bool,
+}
+
+/// Sans-IO SMTP dissector of one TCP connection.
+#[derive(Debug)]
+pub struct SmtpDissector {
+    client_lines: LineReader,
+    server_lines: LineReader,
+    st: State,
+}
+
+/// What the client's next bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientMode {
+    Command,
+    /// SASL responses until the server's final reply.
+    Sasl,
+    /// Message content until the `.` line.
+    Data,
+    /// `remaining` raw payload bytes of a BDAT chunk.
+    Bdat {
+        remaining: u64,
+        last: bool,
+    },
+    /// Encrypted or not SMTP: counted only.
+    Opaque,
+}
+
+/// What a queued command is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Helo,
+    Ehlo,
+    Mail,
+    Rcpt { tx: usize, rcpt: Option<usize> },
+    Data,
+    DataEnd { tx: usize },
+    Bdat { tx: usize, last: bool },
+    Auth,
+    Starttls,
+    Quit,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// Index in `commands`, None when the list was full or for the end of data.
+    cmd: Option<usize>,
+    kind: Kind,
+}
+
+/// A multi-line reply being collected.
+#[derive(Debug)]
+struct ReplyAcc {
+    code: [u8; 3],
+    lines: Vec<Vec<u8>>,
+    meta: ChunkMeta,
+}
+
+/// A complete reply.
+#[derive(Debug)]
+struct FullReply {
+    code: [u8; 3],
+    /// Text of each line after `ddd-` / `ddd `.
+    lines: Vec<Vec<u8>>,
+    meta: ChunkMeta,
+}
+
+impl FullReply {
+    fn class(&self) -> u8 {
+        self.code[0]
+    }
+    fn is(&self, code: &[u8; 3]) -> bool {
+        &self.code == code
+    }
+    fn code_str(&self) -> String {
+        self.code.iter().map(|&b| b as char).collect()
+    }
+    /// The reply as on the wire, lines joined with "\n" ("250 2.1.5 Ok").
+    fn raw(&self, max: usize) -> String {
+        let n = self.lines.len();
+        let mut out = Vec::new();
+        for (i, l) in self.lines.iter().enumerate() {
+            if i > 0 {
+                out.push(b'\n');
+            }
+            out.extend_from_slice(&self.code);
+            if i + 1 < n {
+                out.push(b'-');
+            } else if !l.is_empty() {
+                out.push(b' ');
+            }
+            out.extend_from_slice(l);
+        }
+        cut(lossy(&out), max).0
+    }
+}
+
+/// The SASL exchange in progress.
+#[derive(Debug)]
+struct SaslState {
+    ex: SaslExchange,
+    /// Responses carrying data sent so far (initial response included, `*` excluded).
+    responses: usize,
+    /// Responses the mechanism needs, when known: used only when the server is silent.
+    expected: Option<usize>,
+}
+
+/// The message in progress.
+#[derive(Debug)]
+struct MsgState {
+    builder: Option<MessageBuilder>,
+    tx: usize,
+    /// Bytes were lost.
+    gap: bool,
+    /// A content line (or BDAT byte, or the end line) arrived.
+    started: bool,
+    /// 354 answered DATA.
+    got_354: bool,
+    /// Index of the `Body` entry of the transcript.
+    body_entry: Option<usize>,
+    /// Content lines (for the transcript; BDAT counts chunks).
+    lines: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    limits: SmtpLimits,
+    msg_limits: MessageLimits,
+    implicit_tls: bool,
+    client_mode: Option<ClientMode>,
+    /// The server side is encrypted or not SMTP: counted only.
+    server_opaque: bool,
+    pending: VecDeque<Pending>,
+    reply: Option<ReplyAcc>,
+    greeting_done: bool,
+    banner: Option<String>,
+    banner_220: bool,
+    helo: Option<String>,
+    extensions: Vec<String>,
+    starttls_offered: bool,
+    tls: Tls,
+    /// STARTTLS sent, its reply not yet seen.
+    starttls_pending: bool,
+    starttls_refused: bool,
+    quit_answered: bool,
+    commands: Vec<Command>,
+    credentials: Vec<Credential>,
+    /// Credentials whose secret material crossed (for `cleartext-auth`).
+    cleartext_creds: Vec<(String, u64)>,
+    sasl: Option<SaslState>,
+    transactions: Vec<Transaction>,
+    current_tx: Option<usize>,
+    msg: Option<MsgState>,
+    messages: Vec<Message>,
+    /// Transaction of each message.
+    msg_tx: Vec<usize>,
+    dialogue: Vec<DialogueEntry>,
+    /// Index of the TLS transcript entry per side (client, server).
+    tls_entry: [Option<usize>; 2],
+    truncated: Vec<String>,
+    anomalies: AnomalyCounts,
+    client_seen: bool,
+    server_seen: bool,
+    known_commands: u64,
+    valid_replies: u64,
+    junk_lines: u64,
+    /// AUTH or MAIL in clear after STARTTLS was offered: (verb, frame).
+    not_used: Option<(&'static str, u64)>,
+}
+
+impl SmtpDissector {
+    /// A dissector for one connection.
+    pub fn new(cfg: &SmtpConfig) -> Self {
+        let mut st = State {
+            limits: cfg.limits,
+            msg_limits: cfg.message,
+            implicit_tls: cfg.tls_from_start,
+            client_mode: Some(ClientMode::Command),
+            ..State::default()
+        };
+        if cfg.tls_from_start {
+            st.tls = Tls::Implicit;
+            st.client_mode = Some(ClientMode::Opaque);
+            st.server_opaque = true;
+        }
+        SmtpDissector {
+            client_lines: LineReader::new(cfg.limits.max_line),
+            server_lines: LineReader::new(cfg.limits.max_line),
+            st,
+        }
+    }
+
+    /// Whether this connection was SMTP at all: a 220 greeting, or a known command with a
+    /// valid reply (or with a server that sent nothing) was seen. Always true with
+    /// `tls_from_start`, where the port is all there is to go by. When false, the caller
+    /// should drop the session instead of reporting it.
+    pub fn is_smtp(&self) -> bool {
+        let s = &self.st;
+        s.implicit_tls
+            || s.banner_220
+            || (s.known_commands > 0 && (s.valid_replies > 0 || !s.server_seen))
+            || (s.valid_replies > 0 && !s.client_seen && s.junk_lines == 0)
+    }
+
+    /// How often `a` occurred so far.
+    pub fn anomaly_count(&self, a: Anomaly) -> u64 {
+        self.st.anomalies.get(a)
+    }
+
+    fn client_data(&mut self, mut input: &[u8], meta: ChunkMeta) {
+        while !input.is_empty() {
+            match self.st.client_mode() {
+                ClientMode::Opaque => {
+                    self.st.opaque_bytes(Side::Client, input.len(), meta);
+                    return;
+                }
+                ClientMode::Bdat { remaining, last } => {
+                    let n = remaining.min(input.len() as u64) as usize;
+                    let (payload, rest) = input.split_at(n);
+                    input = rest;
+                    self.st
+                        .bdat_payload(payload, remaining - n as u64, last, meta);
+                    continue;
+                }
+                ClientMode::Command | ClientMode::Sasl | ClientMode::Data => {}
+            }
+            // A TLS handshake record right after STARTTLS whose reply we have not seen:
+            // the server said 220 somewhere we could not see (one-sided capture, loss).
+            if self.st.starttls_pending
+                && self.st.client_mode() == ClientMode::Command
+                && self.client_lines.buffered() == 0
+                && input.first() == Some(&0x16)
+            {
+                self.st.anomalies.add(Anomaly::TlsWithoutReply);
+                self.st.start_tls();
+                continue;
+            }
+            let Some(line) = self.client_lines.next_line(&mut input, meta) else {
+                break;
+            };
+            self.st.client_line(&line);
+        }
+    }
+
+    fn server_data(&mut self, mut input: &[u8], meta: ChunkMeta) {
+        while !input.is_empty() {
+            if self.st.server_opaque {
+                self.st.opaque_bytes(Side::Server, input.len(), meta);
+                return;
+            }
+            let Some(line) = self.server_lines.next_line(&mut input, meta) else {
+                break;
+            };
+            self.st.server_line(&line);
+        }
+    }
+}
+
+impl StreamConsumer for SmtpDissector {
+    fn data(&mut self, from: Side, bytes: &[u8], meta: ChunkMeta) {
+        if bytes.is_empty() {
+            return;
+        }
+        match from {
+            Side::Client => {
+                self.st.client_seen = true;
+                self.client_data(bytes, meta);
+            }
+            Side::Server => {
+                self.st.server_seen = true;
+                self.server_data(bytes, meta);
+            }
+        }
+        if self.st.should_give_up() {
+            self.st.anomalies.add(Anomaly::NotSmtp);
+            self.st.client_mode = Some(ClientMode::Opaque);
+            self.st.server_opaque = true;
+        }
+    }
+
+    fn gap(&mut self, from: Side, len: u64, meta: ChunkMeta) {
+        self.st
+            .push_entry(from, meta, DialogueEvent::Gap { bytes: len });
+        match from {
+            Side::Client => {
+                if let ClientMode::Bdat { remaining, last } = self.st.client_mode() {
+                    self.st.msg_gap();
+                    if len <= remaining {
+                        // Inside the payload: the size is known, framing stays exact.
+                        self.st.bdat_payload(b"", remaining - len, last, meta);
+                        return;
+                    }
+                    // The gap runs past the chunk into the command stream.
+                    self.st.bdat_payload(b"", 0, last, meta);
+                } else if self.st.client_mode() == ClientMode::Data {
+                    self.st.msg_gap();
+                }
+                self.client_lines.gap();
+            }
+            Side::Server => {
+                self.server_lines.gap();
+            }
+        }
+    }
+
+    fn end(&mut self, _reason: EndReason, _meta: ChunkMeta) {
+        if self.st.client_mode() != ClientMode::Opaque {
+            if let Some(line) = self.client_lines.flush() {
+                self.st.anomalies.add(Anomaly::UnterminatedLine);
+                self.st.client_line(&line);
+            }
+        }
+        if !self.st.server_opaque {
+            if let Some(line) = self.server_lines.flush() {
+                self.st.anomalies.add(Anomaly::UnterminatedLine);
+                self.st.server_line(&line);
+            }
+        }
+        // A reply cut short by the end: what was seen of it still answers its command.
+        if let Some(acc) = self.st.reply.take() {
+            self.st.handle_reply(FullReply {
+                code: acc.code,
+                lines: acc.lines,
+                meta: acc.meta,
+            });
+        }
+        self.st.close_open_work();
+    }
+}
+
+impl Dissector for SmtpDissector {
+    fn finish(&mut self) -> SessionOutput {
+        self.st.close_open_work();
+        self.st.output()
+    }
+}
+
+impl State {
+    fn client_mode(&self) -> ClientMode {
+        self.client_mode.unwrap_or(ClientMode::Command)
+    }
+
+    fn should_give_up(&self) -> bool {
+        !self.implicit_tls
+            && self.junk_lines > self.limits.max_junk_lines as u64
+            && !self.banner_220
+            && self.known_commands == 0
+            && self.valid_replies == 0
+            && self.client_mode() != ClientMode::Opaque
+    }
+
+    // ----- transcript and bounds -----------------------------------------------------
+
+    fn push_entry(&mut self, from: Side, meta: ChunkMeta, event: DialogueEvent) -> Option<usize> {
+        if self.dialogue.len() >= self.limits.max_dialogue {
+            self.anomalies.add(Anomaly::DialogueFull);
+            self.mark_truncated("dialogue");
+            return None;
+        }
+        self.dialogue.push(DialogueEntry {
+            frame: meta.frame,
+            time: meta.ts,
+            from,
+            event,
+        });
+        Some(self.dialogue.len() - 1)
+    }
+
+    fn push_line_entry(&mut self, from: Side, line: &Line<'_>) {
+        let (text, _) = cut(lossy(line.bytes), self.limits.max_text);
+        self.push_entry(from, line.meta, DialogueEvent::Line { line: text });
+    }
+
+    fn mark_truncated(&mut self, field: &str) {
+        if !self.truncated.iter().any(|f| f == field) {
+            self.truncated.push(field.to_string());
+        }
+    }
+
+    /// A bounded text field; records the cut under `field`.
+    fn field(&mut self, bytes: &[u8], max: usize, field: &str) -> String {
+        let (s, was_cut) = cut(lossy(bytes), max);
+        if was_cut {
+            self.mark_truncated(field);
+        }
+        s
+    }
+
+    fn opaque_bytes(&mut self, from: Side, n: usize, meta: ChunkMeta) {
+        let i = match from {
+            Side::Client => 0,
+            Side::Server => 1,
+        };
+        match self.tls_entry[i] {
+            Some(e) => {
+                if let DialogueEvent::Tls { bytes } = &mut self.dialogue[e].event {
+                    *bytes += n as u64;
+                }
+            }
+            None => {
+                // Bytes of a non-SMTP connection are not TLS; they are simply not listed.
+                if self.tls != Tls::None {
+                    self.tls_entry[i] =
+                        self.push_entry(from, meta, DialogueEvent::Tls { bytes: n as u64 });
+                }
+            }
+        }
+    }
+
+    fn start_tls(&mut self) {
+        self.tls = Tls::Starttls;
+        self.starttls_pending = false;
+        self.client_mode = Some(ClientMode::Opaque);
+        self.server_opaque = true;
+        self.reply = None;
+    }
+
+    // ----- client side ---------------------------------------------------------------
+
+    fn client_line(&mut self, line: &Line<'_>) {
+        match self.client_mode() {
+            ClientMode::Data => self.content_line(line),
+            ClientMode::Sasl => self.sasl_line(line),
+            ClientMode::Command => self.command_line(line),
+            // Opaque and BDAT bytes never reach the line framer.
+            ClientMode::Opaque | ClientMode::Bdat { .. } => {}
+        }
+    }
+
+    /// A line that is not a fresh whole line (the tail of an overlong line or the rest of a
+    /// line cut by a gap): dropped by command parsing. Returns true when dropped.
+    fn drop_fragment(&mut self, line: &Line<'_>) -> bool {
+        // After a gap we cannot know whether the hole ended on a line boundary. A line that
+        // is a whole known command is taken as one (the tail of some other line is very
+        // unlikely to be exactly that); anything else is dropped.
+        if line.after_gap
+            && (line.partial
+                || line.continuation
+                || !parse_command(line.bytes).is_some_and(|c| c.known))
+        {
+            self.anomalies.add(Anomaly::GapResync);
+            return true;
+        }
+        if line.continuation {
+            return true;
+        }
+        if line.partial {
+            self.anomalies.add(Anomaly::LineTooLong);
+            self.mark_truncated("line");
+        }
+        false
+    }
+
+    fn command_line(&mut self, line: &Line<'_>) {
+        if self.drop_fragment(line) {
+            return;
+        }
+        self.push_line_entry(Side::Client, line);
+        let Some(cmd) = parse_command(line.bytes) else {
+            self.anomalies.add(Anomaly::InvalidCommand);
+            self.junk_lines += 1;
+            // A server that speaks SMTP answers even a malformed line (500): keep its place
+            // in the queue, unlisted, so the following replies pair correctly.
+            if self.banner_220 || self.known_commands > 0 {
+                self.push_pending(None, Kind::Other);
+            }
+            return;
+        };
+        if cmd.known {
+            self.known_commands += 1;
+        } else {
+            self.junk_lines += 1;
+        }
+        let verb = cmd.verb().to_string();
+        if line.partial {
+            // The line was longer than `max_line`: its argument is only a first part.
+            let field = match verb.as_str() {
+                "HELO" | "EHLO" | "LHLO" => "helo",
+                _ => "arg",
+            };
+            self.mark_truncated(field);
+        }
+        let arg_text = self.field(cmd.arg, self.limits.max_field, "arg");
+        let idx = self.push_command(&verb, arg_text, line.meta);
+        let kind = match verb.as_str() {
+            "HELO" | "EHLO" | "LHLO" => {
+                let name = parser::trim(cmd.arg);
+                self.helo = Some(self.field(name, self.limits.max_field, "helo"));
+                if verb == "HELO" {
+                    Kind::Helo
+                } else {
+                    Kind::Ehlo
+                }
+            }
+            "MAIL" => {
+                self.check_starttls_not_used("MAIL", line.meta);
+                self.start_transaction(cmd.arg, line.meta);
+                Kind::Mail
+            }
+            "RCPT" => self.add_recipient(cmd.arg, line.meta),
+            "DATA" => {
+                let tx = self.tx_for_data(line.meta);
+                self.finish_message(false); // a BDAT message left open
+                self.msg = Some(MsgState::new(tx));
+                self.client_mode = Some(ClientMode::Data);
+                Kind::Data
+            }
+            "BDAT" => match parse_bdat(cmd.arg) {
+                Some((size, last)) => self.start_bdat(size, last, line.meta),
+                None => {
+                    self.anomalies.add(Anomaly::InvalidBdat);
+                    Kind::Other
+                }
+            },
+            "AUTH" => {
+                self.check_starttls_not_used("AUTH", line.meta);
+                self.start_auth(cmd.arg, line.meta);
+                Kind::Auth
+            }
+            "STARTTLS" => {
+                self.starttls_pending = true;
+                Kind::Starttls
+            }
+            "RSET" => {
+                // RFC 5321 §4.1.1.5: the transaction (and a BDAT message) is abandoned.
+                self.finish_message(false);
+                self.current_tx = None;
+                Kind::Other
+            }
+            "QUIT" => Kind::Quit,
+            _ => Kind::Other,
+        };
+        self.push_pending(idx, kind);
+    }
+
+    fn push_command(&mut self, verb: &str, arg: String, meta: ChunkMeta) -> Option<usize> {
+        if self.commands.len() >= self.limits.max_commands {
+            self.anomalies.add(Anomaly::TooManyCommands);
+            self.mark_truncated("commands");
+            return None;
+        }
+        self.commands.push(Command {
+            verb: verb.to_string(),
+            arg,
+            frame: meta.frame,
+            time: meta.ts,
+            reply: None,
+        });
+        Some(self.commands.len() - 1)
+    }
+
+    fn push_pending(&mut self, cmd: Option<usize>, kind: Kind) {
+        if self.pending.len() >= self.limits.max_pending {
+            self.anomalies.add(Anomaly::PendingOverflow);
+            self.pending.pop_front();
+        }
+        self.pending.push_back(Pending { cmd, kind });
+    }
+
+    fn check_starttls_not_used(&mut self, verb: &'static str, meta: ChunkMeta) {
+        if self.starttls_offered && self.tls == Tls::None && self.not_used.is_none() {
+            self.not_used = Some((verb, meta.frame));
+        }
+    }
+
+    fn start_transaction(&mut self, arg: &[u8], meta: ChunkMeta) {
+        self.finish_message(false);
+        let path = parse_path(arg, b"FROM:");
+        if path.malformed {
+            self.anomalies.add(Anomaly::MalformedPath);
+        }
+        let from = self.field(path.address, self.limits.max_field, "mail_from");
+        let params = self.field(path.params, self.limits.max_field, "mail_params");
+        self.current_tx = self.push_transaction(from, params, meta);
+    }
+
+    fn push_transaction(&mut self, from: String, params: String, meta: ChunkMeta) -> Option<usize> {
+        if self.transactions.len() >= self.limits.max_transactions {
+            self.anomalies.add(Anomaly::TooManyTransactions);
+            self.mark_truncated("transactions");
+            return None;
+        }
+        self.transactions.push(Transaction {
+            mail_from: from,
+            mail_params: params,
+            rcpt_to: Vec::new(),
+            message: None,
+            data_reply: None,
+            accepted: None,
+            frame: meta.frame,
+            time: meta.ts,
+        });
+        Some(self.transactions.len() - 1)
+    }
+
+    /// The open transaction, or one opened for a RCPT/DATA/BDAT without MAIL (a capture
+    /// that started mid-transaction).
+    fn open_tx(&mut self, meta: ChunkMeta, why: Anomaly) -> Option<usize> {
+        if self.current_tx.is_none() {
+            self.anomalies.add(why);
+            self.current_tx = self.push_transaction(String::new(), String::new(), meta);
+        }
+        self.current_tx
+    }
+
+    fn add_recipient(&mut self, arg: &[u8], meta: ChunkMeta) -> Kind {
+        let path = parse_path(arg, b"TO:");
+        if path.malformed {
+            self.anomalies.add(Anomaly::MalformedPath);
+        }
+        let address = self.field(path.address, self.limits.max_field, "rcpt_to");
+        let Some(tx) = self.open_tx(meta, Anomaly::RcptWithoutMail) else {
+            return Kind::Other;
+        };
+        let list = &mut self.transactions[tx].rcpt_to;
+        let rcpt = if list.len() < self.limits.max_recipients {
+            list.push(Recipient {
+                address,
+                accepted: false,
+                reply: None,
+            });
+            Some(list.len() - 1)
+        } else {
+            self.anomalies.add(Anomaly::TooManyRecipients);
+            self.mark_truncated("rcpt_to");
+            None
+        };
+        Kind::Rcpt { tx, rcpt }
+    }
+
+    fn tx_for_data(&mut self, meta: ChunkMeta) -> usize {
+        // With the transaction list full there is nowhere to attach the message: it is still
+        // framed (so the dialogue stays in sync) but not kept.
+        self.open_tx(meta, Anomaly::DataWithoutMail)
+            .unwrap_or(usize::MAX)
+    }
+
+    fn start_bdat(&mut self, size: u64, last: bool, meta: ChunkMeta) -> Kind {
+        let tx = match &self.msg {
+            Some(m) => m.tx,
+            None => {
+                let tx = self.tx_for_data(meta);
+                self.msg = Some(MsgState::new(tx));
+                tx
+            }
+        };
+        if let Some(m) = &mut self.msg {
+            // BDAT needs no 354; the payload follows the command directly.
+            m.got_354 = true;
+        }
+        if size > 0 {
+            self.client_mode = Some(ClientMode::Bdat {
+                remaining: size,
+                last,
+            });
+        } else if last {
+            self.bdat_payload(b"", 0, true, meta);
+        }
+        Kind::Bdat { tx, last }
+    }
+
+    /// Payload bytes of the current BDAT chunk; `remaining` is what is left after them.
+    fn bdat_payload(&mut self, payload: &[u8], remaining: u64, last: bool, meta: ChunkMeta) {
+        let limits = self.msg_limits;
+        if let Some(m) = &mut self.msg {
+            let b = m
+                .builder
+                .get_or_insert_with(|| MessageBuilder::new(meta, &limits));
+            b.push(payload);
+            m.started = true;
+        }
+        if !payload.is_empty() {
+            self.update_body(meta);
+        }
+        if remaining > 0 {
+            self.client_mode = Some(ClientMode::Bdat { remaining, last });
+            return;
+        }
+        self.client_mode = Some(ClientMode::Command);
+        if last {
+            self.finish_message(true);
+            // The transaction ends with the LAST chunk (RFC 3030 §2).
+            self.current_tx = None;
+        }
+    }
+
+    fn start_auth(&mut self, arg: &[u8], meta: ChunkMeta) {
+        self.finish_sasl(None, None);
+        let (mech, ir) = parse_auth(arg);
+        let ex = SaslExchange::start(Protocol::Smtp, mech, ir, meta);
+        let responses = usize::from(ir.is_some_and(|r| r != b"*"));
+        let expected = match ex.mechanism() {
+            "PLAIN" | "XOAUTH2" | "OAUTHBEARER" | "CRAM-MD5" => Some(1),
+            "LOGIN" => Some(2),
+            _ => None,
+        };
+        self.sasl = Some(SaslState {
+            ex,
+            responses,
+            expected,
+        });
+        self.client_mode = Some(ClientMode::Sasl);
+    }
+
+    fn sasl_line(&mut self, line: &Line<'_>) {
+        if self.drop_fragment(line) {
+            return;
+        }
+        // With a silent server (one-sided capture) nothing ends the exchange: leave it once
+        // the mechanism has all its responses, or on a line that is a command and not base64.
+        if !self.server_seen {
+            let done = self
+                .sasl
+                .as_ref()
+                .is_none_or(|s| s.expected.is_some_and(|e| s.responses >= e));
+            let is_command = sasl::decode_b64(line.bytes).is_none()
+                && parse_command(line.bytes).is_some_and(|c| c.known);
+            if done || is_command {
+                self.finish_sasl(None, None);
+                self.client_mode = Some(ClientMode::Command);
+                self.command_line(line);
+                return;
+            }
+        }
+        self.push_line_entry(Side::Client, line);
+        let arg = self.field(line.bytes, self.limits.max_text, "arg");
+        let idx = self.push_command("AUTH-DATA", arg, line.meta);
+        if let Some(s) = &mut self.sasl {
+            s.ex.client(line.bytes, line.meta);
+            if parser::trim(line.bytes) != b"*" {
+                s.responses += 1;
+            }
+        }
+        self.push_pending(idx, Kind::Auth);
+    }
+
+    /// Ends the SASL exchange in progress (if any) and records its credential.
+    fn finish_sasl(&mut self, success: Option<bool>, reply: Option<String>) {
+        let Some(s) = self.sasl.take() else {
+            return;
+        };
+        if self.client_mode() == ClientMode::Sasl {
+            self.client_mode = Some(ClientMode::Command);
+        }
+        let cred = s.ex.finish(success, reply);
+        if s.responses > 0 && self.tls == Tls::None {
+            self.cleartext_creds
+                .push((cred.mechanism.clone(), cred.frame));
+        }
+        self.credentials.push(cred);
+    }
+
+    fn content_line(&mut self, line: &Line<'_>) {
+        let limits = self.msg_limits;
+        let Some(m) = &mut self.msg else {
+            self.client_mode = Some(ClientMode::Command);
+            return self.command_line(line);
+        };
+        m.started = true;
+        if is_terminator(line) {
+            let tx = m.tx;
+            self.push_line_entry(Side::Client, line);
+            self.finish_message(true);
+            self.client_mode = Some(ClientMode::Command);
+            self.current_tx = None;
+            self.push_pending(None, Kind::DataEnd { tx });
+            return;
+        }
+        if line.after_gap {
+            // The rest of a line whose start was lost: its bytes cannot be placed exactly.
+            m.gap = true;
+            self.anomalies.add(Anomaly::GapResync);
+            return;
+        }
+        let b = m
+            .builder
+            .get_or_insert_with(|| MessageBuilder::new(line.meta, &limits));
+        b.push_dotted_line(line);
+        if !line.partial {
+            m.lines += 1;
+        }
+        self.update_body(line.meta);
+    }
+
+    /// Keeps the transcript's `Body` entry of the message in progress up to date.
+    fn update_body(&mut self, meta: ChunkMeta) {
+        let next_index = self.messages.len();
+        let Some(m) = &self.msg else { return };
+        let (lines, bytes) = (m.lines, m.builder.as_ref().map_or(0, MessageBuilder::size));
+        match m.body_entry {
+            Some(e) => {
+                if let DialogueEvent::Body {
+                    lines: l, bytes: b, ..
+                } = &mut self.dialogue[e].event
+                {
+                    *l = lines;
+                    *b = bytes;
+                }
+            }
+            None => {
+                let message = (m.tx != usize::MAX).then(|| next_index.to_string());
+                let e = self.push_entry(
+                    Side::Client,
+                    meta,
+                    DialogueEvent::Body {
+                        lines,
+                        bytes,
+                        message,
+                    },
+                );
+                if let Some(m) = &mut self.msg {
+                    m.body_entry = e;
+                }
+            }
+        }
+    }
+
+    fn msg_gap(&mut self) {
+        if let Some(m) = &mut self.msg {
+            m.gap = true;
+            if let Some(b) = &mut m.builder {
+                b.gap();
+            }
+        }
+    }
+
+    /// Closes the message in progress, if any. `ended`: its proper end was seen.
+    fn finish_message(&mut self, ended: bool) {
+        let Some(m) = self.msg.take() else { return };
+        if !m.started {
+            // DATA without content (refused, or the stream ended): no message.
+            return;
+        }
+        if m.tx == usize::MAX || self.messages.len() >= self.limits.max_transactions {
+            self.mark_truncated("messages");
+            return;
+        }
+        let limits = self.msg_limits;
+        let builder = m
+            .builder
+            .unwrap_or_else(|| MessageBuilder::new(ChunkMeta::default(), &limits));
+        let message = builder.finish(ended && !m.gap, MessageDirection::Sent, &limits);
+        let idx = self.messages.len();
+        self.transactions[m.tx].message = Some(idx.to_string());
+        self.messages.push(message);
+        self.msg_tx.push(m.tx);
+    }
+
+    // ----- server side ---------------------------------------------------------------
+
+    fn server_line(&mut self, line: &Line<'_>) {
+        // As for commands: after a gap, a line that parses as a reply is taken as one.
+        if line.after_gap && (line.continuation || parse_reply(line.bytes).is_none()) {
+            self.anomalies.add(Anomaly::GapResync);
+            return;
+        }
+        if line.continuation {
+            return;
+        }
+        self.push_line_entry(Side::Server, line);
+        let Some(r) = parse_reply(line.bytes) else {
+            self.anomalies.add(Anomaly::InvalidReply);
+            self.junk_lines += 1;
+            return;
+        };
+        let max_lines = self.limits.max_reply_lines;
+        let acc = self.reply.get_or_insert_with(|| ReplyAcc {
+            code: r.code,
+            lines: Vec::new(),
+            meta: line.meta,
+        });
+        if acc.code != r.code {
+            self.anomalies.add(Anomaly::ReplyCodeMismatch);
+        }
+        if acc.lines.len() < max_lines {
+            acc.lines.push(r.text.to_vec());
+        } else {
+            self.anomalies.add(Anomaly::ReplyTooLong);
+            self.mark_truncated("reply");
+        }
+        // A piece of an overlong reply line: its end comes as continuation, not parsed.
+        if r.more {
+            return;
+        }
+        if let Some(acc) = self.reply.take() {
+            self.valid_replies += 1;
+            self.handle_reply(FullReply {
+                code: acc.code,
+                lines: acc.lines,
+                meta: acc.meta,
+            });
+        }
+    }
+
+    fn handle_reply(&mut self, r: FullReply) {
+        // The greeting: the first reply with nothing asked yet, or a first 220 while the
+        // client already pipelined its EHLO (Exim's PIPE_CONNECT).
+        if !self.greeting_done {
+            self.greeting_done = true;
+            let front_is_starttls = self
+                .pending
+                .front()
+                .is_some_and(|p| p.kind == Kind::Starttls);
+            if self.pending.is_empty() || (r.is(b"220") && !front_is_starttls) {
+                if r.is(b"220") {
+                    self.banner_220 = true;
+                }
+                let text = r
+                    .lines
+                    .iter()
+                    .map(|l| lossy(l))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                self.banner = Some(cut(text, self.limits.max_text).0);
+                return;
+            }
+        }
+        // Content after a gap and a server reply: the `.` line was lost in the gap.
+        if self.client_mode() == ClientMode::Data {
+            if let Some(m) = &self.msg {
+                let data_answered = !self.pending.iter().any(|p| p.kind == Kind::Data);
+                if m.gap && m.got_354 && data_answered {
+                    let tx = m.tx;
+                    self.anomalies.add(Anomaly::LostDataTerminator);
+                    self.finish_message(false);
+                    self.client_mode = Some(ClientMode::Command);
+                    self.current_tx = None;
+                    self.pending.push_front(Pending {
+                        cmd: None,
+                        kind: Kind::DataEnd { tx },
+                    });
+                }
+            }
+        }
+        if r.is(b"334") && self.sasl.is_none() {
+            self.anomalies.add(Anomaly::UnexpectedChallenge);
+        }
+        let Some(p) = self.pending.pop_front() else {
+            self.anomalies.add(Anomaly::ReplyWithoutCommand);
+            return;
+        };
+        let raw = r.raw(self.limits.max_text);
+        if let Some(i) = p.cmd {
+            let reply = self.make_reply(&r);
+            self.commands[i].reply = Some(reply);
+        }
+        let success = r.class() == b'2';
+        match p.kind {
+            Kind::Ehlo if success => {
+                let max = self.limits.max_field;
+                let exts: Vec<String> = r
+                    .lines
+                    .iter()
+                    .skip(1)
+                    .map(|l| cut(lossy(l), max).0)
+                    .collect();
+                self.starttls_offered |= exts.iter().any(|e| {
+                    e.split_whitespace()
+                        .next()
+                        .is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS"))
+                });
+                self.extensions = exts;
+            }
+            Kind::Rcpt { tx, rcpt: Some(i) } => {
+                if let Some(rc) = self.transactions[tx].rcpt_to.get_mut(i) {
+                    rc.accepted = success;
+                    rc.reply = Some(raw);
+                }
+            }
+            Kind::Data => self.data_reply(&r, raw),
+            Kind::DataEnd { tx } => self.end_of_data_reply(tx, success, raw),
+            Kind::Bdat { tx, last } if last || !success => {
+                self.end_of_data_reply(tx, success, raw);
+            }
+            Kind::Auth if self.sasl.is_some() => {
+                if r.is(b"334") {
+                    let challenge = r.lines.first().map(Vec::as_slice).unwrap_or(b"");
+                    if let Some(s) = &mut self.sasl {
+                        s.ex.server(challenge);
+                    }
+                } else {
+                    self.finish_sasl(Some(success), Some(raw));
+                }
+            }
+            Kind::Starttls => {
+                if r.is(b"220") {
+                    self.start_tls();
+                } else {
+                    // Refused: the dialogue goes on in clear.
+                    self.starttls_pending = false;
+                    self.starttls_refused = true;
+                }
+            }
+            Kind::Quit if r.is(b"221") => self.quit_answered = true,
+            _ => {}
+        }
+    }
+
+    fn data_reply(&mut self, r: &FullReply, _raw: String) {
+        let Some(m) = &mut self.msg else { return };
+        if r.is(b"354") {
+            m.got_354 = true;
+        } else if !m.started {
+            // DATA refused (e.g. 554 no valid recipients): the client's lines are commands.
+            self.msg = None;
+            if self.client_mode() == ClientMode::Data {
+                self.client_mode = Some(ClientMode::Command);
+            }
+        } else {
+            self.anomalies.add(Anomaly::DataBeforeReply);
+        }
+    }
+
+    fn end_of_data_reply(&mut self, tx: usize, success: bool, raw: String) {
+        if let Some(t) = self.transactions.get_mut(tx) {
+            t.data_reply = Some(raw);
+            t.accepted = Some(success);
+        }
+    }
+
+    fn make_reply(&mut self, r: &FullReply) -> Reply {
+        let enhanced = r
+            .lines
+            .first()
+            .and_then(|l| split_enhanced(r.class(), l))
+            .map(|(e, _)| e.to_vec());
+        // Lines repeating the enhanced code (RFC 3463 replies carry it on each line) lose
+        // it; the code is in `enhanced`.
+        let text = r
+            .lines
+            .iter()
+            .map(|l| match (&enhanced, split_enhanced(r.class(), l)) {
+                (Some(e), Some((le, rest))) if e.as_slice() == le => lossy(rest),
+                _ => lossy(l),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let text = self.field(text.as_bytes(), self.limits.max_text, "reply");
+        Reply {
+            code: r.code_str(),
+            enhanced: enhanced.map(|e| lossy(&e)),
+            text,
+            frame: r.meta.frame,
+            time: r.meta.ts,
+        }
+    }
+
+    // ----- end -----------------------------------------------------------------------
+
+    /// At the end of the stream: a message or an exchange still open is closed as seen.
+    fn close_open_work(&mut self) {
+        self.finish_message(false);
+        self.finish_sasl(None, None);
+    }
+
+    fn output(&mut self) -> SessionOutput {
+        let mut messages = std::mem::take(&mut self.messages);
+        for (m, &tx) in messages.iter_mut().zip(&self.msg_tx) {
+            if let Some(t) = self.transactions.get(tx) {
+                m.mail_from = Some(t.mail_from.clone());
+                m.rcpt_to = Some(
+                    t.rcpt_to
+                        .iter()
+                        .filter(|r| r.accepted)
+                        .map(|r| r.address.clone())
+                        .collect(),
+                );
+            }
+        }
+        let findings = self.findings(&messages);
+        SessionOutput {
+            detail: ProtocolDetail::Smtp(SmtpDetail {
+                helo: self.helo.take(),
+                extensions: std::mem::take(&mut self.extensions),
+                transactions: std::mem::take(&mut self.transactions),
+            }),
+            banner: self.banner.take(),
+            tls: self.tls,
+            starttls_offered: self.starttls_offered,
+            complete: self.banner_220 && self.quit_answered,
+            commands: std::mem::take(&mut self.commands),
+            credentials: std::mem::take(&mut self.credentials),
+            messages,
+            dialogue: std::mem::take(&mut self.dialogue),
+            findings,
+            truncated: std::mem::take(&mut self.truncated),
+            anomalies: self.anomalies.render(),
+        }
+    }
+
+    fn findings(&self, messages: &[Message]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if let Some((mech, frame)) = self.cleartext_creds.first() {
+            let mut mechs: Vec<&str> = Vec::new();
+            for (m, _) in &self.cleartext_creds {
+                if !mechs.contains(&m.as_str()) {
+                    mechs.push(m);
+                }
+            }
+            let n = self.cleartext_creds.len();
+            out.push(Finding {
+                code: "cleartext-auth".into(),
+                detail: if n == 1 {
+                    format!("AUTH {mech} credentials sent without TLS (frame {frame})")
+                } else {
+                    format!(
+                        "{n} AUTH attempts ({}) sent without TLS, the first in frame {frame}",
+                        mechs.join(", ")
+                    )
+                },
+            });
+        }
+        // Messages are only ever read in clear: every message here crossed without TLS.
+        {
+            if let Some(first) = messages.first() {
+                let n = messages.len();
+                let bytes: u64 = messages.iter().map(|m| m.size).sum();
+                out.push(Finding {
+                    code: "cleartext-mail".into(),
+                    detail: format!(
+                        "{n} message{} ({bytes} bytes) sent without TLS, the first in frame {}",
+                        if n == 1 { "" } else { "s" },
+                        first.frame
+                    ),
+                });
+            }
+        }
+        if let Some((verb, frame)) = self.not_used {
+            out.push(Finding {
+                code: "starttls-offered-not-used".into(),
+                detail: if self.starttls_refused {
+                    format!(
+                        "the server offered STARTTLS but refused it; the client sent {verb} in clear (frame {frame})"
+                    )
+                } else {
+                    format!(
+                        "the server offered STARTTLS; the client sent {verb} in clear without it (frame {frame})"
+                    )
+                },
+            });
+        }
+        out
+    }
+}
+
+impl MsgState {
+    fn new(tx: usize) -> Self {
+        MsgState {
+            builder: None,
+            tx,
+            gap: false,
+            started: false,
+            got_354: false,
+            body_entry: None,
+            lines: 0,
+        }
+    }
+}
+
+/// Lossy UTF-8 text of wire bytes.
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary; true when it was cut.
+fn cut(mut s: String, max: usize) -> (String, bool) {
+    if s.len() <= max {
+        return (s, false);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    (s, true)
+}
