@@ -1,1 +1,444 @@
 //! One run: capture reader → decoder → flow table → dissectors → model.
+//!
+//! This is the only module that knows every layer; each layer below knows only the one
+//! beneath it.
+
+use crate::capture::{CaptureError, CaptureReader};
+use crate::decode::{Decoded, Decoder};
+use crate::flow::{ConnInfo, ConnStats, Decision, FlowConfig, FlowTable, Handler};
+use crate::model::{
+    CaptureInfo, Counters, Credential, Message, Protocol, ProtocolDetail, Report, Session, Side,
+    Tls, Tool, Ts,
+};
+use crate::proto::pop3::{self, Pop3Config, Pop3Dissector};
+use crate::proto::smtp::{self, SmtpConfig, SmtpDissector};
+use crate::proto::{
+    ChunkMeta, Dissector, EndReason, Recognition, SessionOutput, StreamConsumer,
+};
+use std::path::Path;
+
+/// Everything a run can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Ports where SMTP in clear is expected.
+    pub smtp_ports: Vec<u16>,
+    /// Ports where POP3 in clear is expected.
+    pub pop3_ports: Vec<u16>,
+    /// Ports of SMTP over TLS from the first byte (SMTPS).
+    pub smtps_ports: Vec<u16>,
+    /// Ports of POP3 over TLS from the first byte (POP3S).
+    pub pop3s_ports: Vec<u16>,
+    /// Recognise SMTP and POP3 by content on other ports.
+    pub detect: bool,
+    pub flow: FlowConfig,
+    pub smtp: SmtpConfig,
+    pub pop3: Pop3Config,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            smtp_ports: vec![25, 587, 2525],
+            pop3_ports: vec![110],
+            smtps_ports: vec![465],
+            pop3s_ports: vec![995],
+            detect: true,
+            flow: FlowConfig::default(),
+            smtp: SmtpConfig::default(),
+            pop3: Pop3Config::default(),
+        }
+    }
+}
+
+/// A dissector of either protocol.
+pub enum MailStream {
+    Smtp(Box<SmtpDissector>),
+    Pop3(Box<Pop3Dissector>),
+}
+
+impl MailStream {
+    fn protocol(&self) -> Protocol {
+        match self {
+            MailStream::Smtp(_) => Protocol::Smtp,
+            MailStream::Pop3(_) => Protocol::Pop3,
+        }
+    }
+
+    /// The peer really spoke the protocol (not a stranger on a mail port).
+    fn is_mail(&self) -> bool {
+        match self {
+            MailStream::Smtp(d) => d.is_smtp(),
+            MailStream::Pop3(d) => d.is_pop3(),
+        }
+    }
+
+    fn finish(&mut self) -> SessionOutput {
+        match self {
+            MailStream::Smtp(d) => d.finish(),
+            MailStream::Pop3(d) => d.finish(),
+        }
+    }
+}
+
+impl StreamConsumer for MailStream {
+    fn data(&mut self, from: Side, bytes: &[u8], meta: ChunkMeta) {
+        match self {
+            MailStream::Smtp(d) => d.data(from, bytes, meta),
+            MailStream::Pop3(d) => d.data(from, bytes, meta),
+        }
+    }
+    fn gap(&mut self, from: Side, len: u64, meta: ChunkMeta) {
+        match self {
+            MailStream::Smtp(d) => d.gap(from, len, meta),
+            MailStream::Pop3(d) => d.gap(from, len, meta),
+        }
+    }
+    fn end(&mut self, reason: EndReason, meta: ChunkMeta) {
+        match self {
+            MailStream::Smtp(d) => d.end(reason, meta),
+            MailStream::Pop3(d) => d.end(reason, meta),
+        }
+    }
+}
+
+/// A followed connection, finished.
+struct Finished {
+    info: ConnInfo,
+    stats: ConnStats,
+    protocol: Protocol,
+    output: SessionOutput,
+}
+
+/// Decides which connections are mail and collects the finished sessions.
+struct MailHandler<'c> {
+    cfg: &'c Config,
+    finished: Vec<Finished>,
+    not_mail: u64,
+}
+
+enum Guess {
+    Smtp { tls: bool },
+    Pop3 { tls: bool },
+}
+
+impl MailHandler<'_> {
+    fn by_port(&self, port: u16) -> Option<Guess> {
+        let c = self.cfg;
+        if c.smtp_ports.contains(&port) {
+            Some(Guess::Smtp { tls: false })
+        } else if c.pop3_ports.contains(&port) {
+            Some(Guess::Pop3 { tls: false })
+        } else if c.smtps_ports.contains(&port) {
+            Some(Guess::Smtp { tls: true })
+        } else if c.pop3s_ports.contains(&port) {
+            Some(Guess::Pop3 { tls: true })
+        } else {
+            None
+        }
+    }
+
+    fn stream(&self, guess: Guess) -> MailStream {
+        match guess {
+            Guess::Smtp { tls } => {
+                let mut cfg = self.cfg.smtp.clone();
+                cfg.tls_from_start = tls;
+                MailStream::Smtp(Box::new(SmtpDissector::new(&cfg)))
+            }
+            Guess::Pop3 { tls } => {
+                let mut cfg = self.cfg.pop3.clone();
+                cfg.tls_from_start = tls;
+                MailStream::Pop3(Box::new(Pop3Dissector::new(&cfg)))
+            }
+        }
+    }
+}
+
+impl Handler for MailHandler<'_> {
+    type Stream = MailStream;
+
+    fn classify(
+        &mut self,
+        info: &ConnInfo,
+        client_prefix: &[u8],
+        server_prefix: &[u8],
+    ) -> Decision<MailStream> {
+        // Ports first: the tentative server, then (when the handshake was not seen) the
+        // tentative client, which means the roles are the other way round.
+        if let Some(g) = self.by_port(info.server.port) {
+            return follow(self.stream(g), false, 0, 0);
+        }
+        if !info.handshake {
+            if let Some(g) = self.by_port(info.client.port) {
+                return follow(self.stream(g), true, 0, 0);
+            }
+        }
+        if !self.cfg.detect {
+            return Decision::Ignore;
+        }
+        let mut need_more = false;
+        let orders: &[bool] = if info.handshake { &[false] } else { &[false, true] };
+        for &swap in orders {
+            let (c, s) = if swap {
+                (server_prefix, client_prefix)
+            } else {
+                (client_prefix, server_prefix)
+            };
+            let candidates = [
+                (smtp::looks_like_smtp(c, s), Guess::Smtp { tls: false }),
+                (pop3::looks_like_pop3(c, s), Guess::Pop3 { tls: false }),
+            ];
+            for (recognition, guess) in candidates {
+                match recognition {
+                    Recognition::Yes {
+                        skip_client,
+                        skip_server,
+                    } => return follow(self.stream(guess), swap, skip_client, skip_server),
+                    Recognition::NeedMore => need_more = true,
+                    Recognition::No => {}
+                }
+            }
+        }
+        if need_more || (client_prefix.is_empty() && server_prefix.is_empty()) {
+            Decision::Undecided
+        } else {
+            Decision::Ignore
+        }
+    }
+
+    fn finished(&mut self, info: &ConnInfo, stats: &ConnStats, mut stream: MailStream) {
+        if !stream.is_mail() {
+            self.not_mail += 1;
+            return;
+        }
+        let protocol = stream.protocol();
+        let output = stream.finish();
+        self.finished.push(Finished {
+            info: info.clone(),
+            stats: stats.clone(),
+            protocol,
+            output,
+        });
+    }
+}
+
+fn follow(
+    stream: MailStream,
+    swap: bool,
+    skip_client: usize,
+    skip_server: usize,
+) -> Decision<MailStream> {
+    Decision::Follow {
+        stream,
+        swap,
+        skip_client,
+        skip_server,
+    }
+}
+
+/// The result of reading one capture file.
+pub struct CaptureResult {
+    pub capture: CaptureInfo,
+    pub sessions: Vec<Session>,
+    pub credentials: Vec<Credential>,
+    pub messages: Vec<Message>,
+}
+
+/// Reads one capture file and dissects its mail traffic. Session ids are numbered from
+/// `first_id` (so several files make one document with unique ids).
+pub fn analyze_file(
+    path: &Path,
+    cfg: &Config,
+    first_id: usize,
+) -> Result<CaptureResult, CaptureError> {
+    let mut reader = CaptureReader::open(path)?;
+    let display = path.display().to_string();
+    let mut decoder = Decoder::new(Default::default());
+    let handler = MailHandler {
+        cfg,
+        finished: Vec::new(),
+        not_mail: 0,
+    };
+    let mut table = FlowTable::new(cfg.flow.clone(), handler);
+    let mut unsupported: Vec<crate::capture::LinkType> = Vec::new();
+    while let Some(pkt) = reader.next_packet() {
+        let meta = ChunkMeta {
+            frame: pkt.frame,
+            ts: pkt.ts,
+        };
+        match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
+            Decoded::Tcp(seg) => table.packet(&seg, meta),
+            Decoded::UnsupportedLink(lt) => {
+                if !unsupported.contains(&lt) {
+                    unsupported.push(lt);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (handler, flow_stats) = table.finish();
+    let summary = reader.summary();
+    let mut counters = Counters::new();
+    for (k, v) in decoder.counters().pairs() {
+        if v != 0 {
+            counters.insert(format!("decode.{k}"), v);
+        }
+    }
+    for (k, v) in flow_stats.counters() {
+        if v != 0 {
+            counters.insert(format!("flow.{k}"), v);
+        }
+    }
+    if handler.not_mail != 0 {
+        counters.insert("sessions.not_mail".into(), handler.not_mail);
+    }
+    let mut warnings = summary.warnings.clone();
+    for lt in unsupported {
+        warnings.push(crate::model::Warning {
+            offset: None,
+            frame: None,
+            message: format!(
+                "unsupported link type {} ({}): its packets were skipped",
+                lt.name(),
+                lt.0
+            ),
+        });
+    }
+    let capture = CaptureInfo {
+        path: display.clone(),
+        format: summary.format.name().to_string(),
+        gzip: summary.gzip,
+        link_types: summary.link_types.iter().map(|l| l.name()).collect(),
+        packets: summary.packets,
+        bytes: summary.bytes,
+        first: summary.first,
+        last: summary.last,
+        warnings,
+        counters,
+    };
+    let mut finished = handler.finished;
+    finished.sort_by_key(|f| (f.info.first_frame, f.info.client.port));
+    let mut result = CaptureResult {
+        capture,
+        sessions: Vec::new(),
+        credentials: Vec::new(),
+        messages: Vec::new(),
+    };
+    for (i, f) in finished.into_iter().enumerate() {
+        build_session(&mut result, f, format!("s{}", first_id + i), &display);
+    }
+    Ok(result)
+}
+
+fn build_session(out: &mut CaptureResult, f: Finished, id: String, capture: &str) {
+    let Finished {
+        info,
+        stats,
+        protocol,
+        output,
+    } = f;
+    let mut detail = output.detail;
+    // Message ids: the dissectors refer to messages by their index.
+    let msg_ids: Vec<String> = (0..output.messages.len())
+        .map(|i| format!("{id}-m{}", i + 1))
+        .collect();
+    if let ProtocolDetail::Smtp(smtp) = &mut detail {
+        for t in &mut smtp.transactions {
+            t.message = t
+                .message
+                .as_deref()
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| msg_ids.get(i).cloned());
+        }
+    }
+    let mut dialogue = output.dialogue;
+    for e in &mut dialogue {
+        if let crate::model::DialogueEvent::Body { message, .. } = &mut e.event {
+            *message = message
+                .as_deref()
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| msg_ids.get(i).cloned());
+        }
+    }
+    let start = info.first_ts;
+    let end = stats.last_ts.max(start);
+    let session = Session {
+        id: id.clone(),
+        protocol,
+        client: info.client,
+        server: info.server,
+        start,
+        end,
+        tls: output.tls,
+        complete: output.complete,
+        gaps: stats.client.gaps + stats.server.gaps,
+        gap_bytes: stats.client.gap_bytes + stats.server.gap_bytes,
+        capture: capture.to_string(),
+        first_frame: info.first_frame,
+        last_frame: stats.last_frame,
+        bytes_client: stats.client.payload_bytes,
+        bytes_server: stats.server.payload_bytes,
+        starttls_offered: output.starttls_offered,
+        banner: output.banner,
+        close: stats.end.name().to_string(),
+        detail,
+        commands: output.commands,
+        findings: output.findings,
+        truncated: output.truncated,
+        anomalies: output.anomalies,
+        dialogue,
+    };
+    for mut c in output.credentials {
+        c.session = id.clone();
+        c.client = info.client;
+        c.server = info.server;
+        c.encrypted = session.tls == Tls::Implicit;
+        out.credentials.push(c);
+    }
+    for (mut m, mid) in output.messages.into_iter().zip(msg_ids) {
+        m.id = mid;
+        m.session = id.clone();
+        out.messages.push(m);
+    }
+    out.sessions.push(session);
+}
+
+/// A capture that could not be read at all.
+#[derive(Debug)]
+pub struct Failure {
+    pub path: String,
+    pub error: CaptureError,
+}
+
+/// Reads every capture and builds the document. Captures that cannot be read at all are
+/// returned as failures; the others are in the report.
+pub fn analyze(paths: &[&Path], cfg: &Config) -> (Report, Vec<Failure>) {
+    let mut report = Report {
+        schema: crate::model::SCHEMA,
+        tool: Tool::default(),
+        captures: Vec::new(),
+        sessions: Vec::new(),
+        credentials: Vec::new(),
+        messages: Vec::new(),
+    };
+    let mut failures = Vec::new();
+    for p in paths {
+        match analyze_file(p, cfg, report.sessions.len() + 1) {
+            Ok(r) => {
+                report.captures.push(r.capture);
+                report.sessions.extend(r.sessions);
+                report.credentials.extend(r.credentials);
+                report.messages.extend(r.messages);
+            }
+            Err(error) => failures.push(Failure {
+                path: p.display().to_string(),
+                error,
+            }),
+        }
+    }
+    (report, failures)
+}
+
+/// Duration helper for reports.
+pub fn span(first: Option<Ts>, last: Option<Ts>) -> Option<f64> {
+    Some((last?.0 - first?.0) as f64 / 1e9)
+}

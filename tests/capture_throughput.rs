@@ -50,7 +50,7 @@ fn throughput() {
     let size = std::fs::metadata(&p).unwrap().len() as f64;
     for round in 0..3 {
         let t = Instant::now();
-        let mut r = CaptureReader::open(&p).unwrap();
+        let mut r = CaptureReader::open_mapped(&p).unwrap();
         let mut dec = Decoder::default();
         let mut payload = 0u64;
         while let Some(pk) = r.next_packet() {
@@ -70,7 +70,7 @@ fn throughput() {
     }
     // The same frames sliced by etherparse's lax slicer, for comparison with our decoder.
     let t = Instant::now();
-    let mut r = CaptureReader::open(&p).unwrap();
+    let mut r = CaptureReader::open_mapped(&p).unwrap();
     let mut payload = 0u64;
     while let Some(pk) = r.next_packet() {
         if let Ok(s) = etherparse::LaxSlicedPacket::from_ethernet(pk.data) {
@@ -86,7 +86,7 @@ fn throughput() {
     );
     // Reading only (no decoding), and the streaming path over the same file.
     let t = Instant::now();
-    let mut r = CaptureReader::open(&p).unwrap();
+    let mut r = CaptureReader::open_mapped(&p).unwrap();
     while r.next_packet().is_some() {}
     let dt = t.elapsed().as_secs_f64();
     println!("mmap read only: {:.0} MB/s", size / 1e6 / dt);

@@ -2,7 +2,8 @@
 
 use md5::{Digest as _, Md5};
 use pcapmail::model::{DialogueEvent, Message, ProtocolDetail, Side, Tls, Ts};
-use pcapmail::proto::pop3::{looks_like_pop3, Pop3Config, Pop3Dissector, Recognition};
+use pcapmail::proto::pop3::{looks_like_pop3, Pop3Config, Pop3Dissector};
+use pcapmail::proto::Recognition;
 use pcapmail::proto::{ChunkMeta, Dissector, EndReason, SessionOutput, StreamConsumer};
 use sha2::Sha256;
 
@@ -767,7 +768,12 @@ fn redis_ping_pong_is_not_pop3() {
 
 #[test]
 fn recognition() {
-    use Recognition::*;
+    use Recognition::{NeedMore, No};
+    #[allow(non_upper_case_globals)]
+    const Yes: Recognition = Recognition::Yes {
+        skip_client: 0,
+        skip_server: 0,
+    };
     assert_eq!(looks_like_pop3(b"", b"+OK POP3 ready\r\n"), Yes);
     assert_eq!(looks_like_pop3(b"", b"+OK\r\n"), Yes);
     assert_eq!(looks_like_pop3(b"", b"+OK Dove"), Yes);

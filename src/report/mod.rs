@@ -1,1 +1,5 @@
-//! Renderers of the model: tables, JSON, transcripts, extraction.
+//! Renderers of the model: tables, JSON, JSON lines. They only render; every fact comes
+//! from the model.
+
+pub mod json;
+pub mod table;

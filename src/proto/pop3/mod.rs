@@ -58,12 +58,13 @@ use crate::model::{
     Command, Credential, DialogueEntry, DialogueEvent, Finding, Message, MessageDirection,
     Pop3Detail, Protocol, ProtocolDetail, Reply, Side, Tls,
 };
+use super::Recognition;
 use parser::{Cmd, ServerLine, Status};
 use std::collections::{BTreeMap, VecDeque};
 
-/// Result of cheap content recognition.
+/// One side's opinion during recognition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recognition {
+enum Verdict {
     Yes,
     No,
     /// Not enough bytes to decide yet.
@@ -128,7 +129,7 @@ pub struct Pop3Config {
 /// anything un-POP3-like, or when the client opens with USER/CAPA/APOP/AUTH/STLS and the
 /// server has not answered with something else. Any other client line → `No`.
 pub fn looks_like_pop3(client_prefix: &[u8], server_prefix: &[u8]) -> Recognition {
-    use Recognition::*;
+    use Verdict::*;
     // Client: Yes (opening verb), No (not POP3), None (no opinion: empty or other POP3 verb).
     let client = if client_prefix.is_empty() {
         NeedMore
@@ -178,9 +179,12 @@ pub fn looks_like_pop3(client_prefix: &[u8], server_prefix: &[u8]) -> Recognitio
         }
     };
     match (client, server) {
-        (No, _) | (_, No) => No,
-        (Yes, _) | (_, Yes) => Yes,
-        _ => NeedMore,
+        (No, _) | (_, No) => Recognition::No,
+        (Yes, _) | (_, Yes) => Recognition::Yes {
+            skip_client: 0,
+            skip_server: 0,
+        },
+        _ => Recognition::NeedMore,
     }
 }
 

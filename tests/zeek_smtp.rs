@@ -1,0 +1,107 @@
+//! Every SMTP capture in ../shared/captures with a Zeek `smtp.log` baseline: our sessions
+//! and transactions agree with Zeek's rows field by field (client, server, transaction
+//! depth, HELO, MAIL FROM, RCPT TO, subject, Message-ID, Date), except where we are right
+//! and Zeek is not — each such case is listed in `KNOWN_DIFFERENCES` with the reason.
+
+mod common;
+
+use pcapmail::analysis::{analyze, Config};
+use pcapmail::model::{ProtocolDetail, Report};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// (capture file name, field, why Zeek's value is not ours).
+const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[];
+
+fn baselines(shared: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let mut out = Vec::new();
+    let mut stack = vec![shared.join("captures")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if let Some(i) = name.find(".zeek.expected.") {
+                if name.ends_with(".smtp.log") {
+                    out.push((p.with_file_name(&name[..i]), p.clone()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Our transactions as Zeek-shaped rows keyed by (client port, depth).
+fn our_rows(report: &Report) -> BTreeMap<(String, String), BTreeMap<&'static str, String>> {
+    let mut rows = BTreeMap::new();
+    for s in &report.sessions {
+        let ProtocolDetail::Smtp(d) = &s.detail else { continue };
+        for (i, t) in d.transactions.iter().enumerate() {
+            let msg = t
+                .message
+                .as_ref()
+                .and_then(|id| report.messages.iter().find(|m| &m.id == id));
+            let mut r = BTreeMap::new();
+            r.insert("id.orig_h", s.client.ip.to_string());
+            r.insert("id.resp_h", s.server.ip.to_string());
+            r.insert("id.resp_p", s.server.port.to_string());
+            r.insert("helo", d.helo.clone().unwrap_or_else(|| "-".into()));
+            r.insert("mailfrom", t.mail_from.clone());
+            let rcpt: BTreeSet<&str> = t.rcpt_to.iter().map(|r| r.address.as_str()).collect();
+            r.insert("rcptto", rcpt.into_iter().collect::<Vec<_>>().join(","));
+            let h = msg.map(|m| m.headers.clone()).unwrap_or_default();
+            r.insert("subject", h.subject.unwrap_or_else(|| "-".into()));
+            r.insert("msg_id", h.message_id.unwrap_or_else(|| "-".into()));
+            r.insert("date", h.date.unwrap_or_else(|| "-".into()));
+            rows.insert((s.client.port.to_string(), (i + 1).to_string()), r);
+        }
+    }
+    rows
+}
+
+fn norm_set(v: &str) -> String {
+    let set: BTreeSet<&str> = v.split(',').collect();
+    set.into_iter().collect::<Vec<_>>().join(",")
+}
+
+#[test]
+fn smtp_sessions_agree_with_zeek_smtp_log() {
+    let Some(shared) = common::shared_dir() else { return };
+    let mut mismatches = Vec::new();
+    let mut compared = 0;
+    for (capture, log) in baselines(&shared) {
+        let cfg = Config::default();
+        let (report, failures) = analyze(&[capture.as_path()], &cfg);
+        assert!(failures.is_empty(), "{}: {:?}", capture.display(), failures);
+        let ours = our_rows(&report);
+        let name = capture.file_name().unwrap().to_string_lossy().to_string();
+        for z in common::zeek_log(&log) {
+            if z.get("mailfrom").map(String::as_str) == Some("-") && z.get("rcptto").map(String::as_str) == Some("-") {
+                continue; // a session row without a transaction (e.g. STARTTLS only)
+            }
+            let key = (z["id.orig_p"].clone(), z["trans_depth"].clone());
+            let Some(o) = ours.get(&key) else {
+                mismatches.push(format!("{name}: no transaction for Zeek row {key:?}"));
+                continue;
+            };
+            compared += 1;
+            for field in ["id.orig_h", "id.resp_h", "id.resp_p", "helo", "mailfrom", "rcptto", "subject", "msg_id", "date"] {
+                let zv = z.get(field).cloned().unwrap_or_default();
+                let (zv, ov) = if field == "rcptto" {
+                    (norm_set(&zv), norm_set(&o[field]))
+                } else {
+                    (zv, o[field].clone())
+                };
+                if zv != ov && !KNOWN_DIFFERENCES.iter().any(|(c, f, _)| *c == name && *f == field) {
+                    mismatches.push(format!("{name} {key:?} {field}: zeek {zv:?} ours {ov:?}"));
+                }
+            }
+        }
+    }
+    assert!(compared > 10, "only {compared} Zeek rows compared");
+    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+}
