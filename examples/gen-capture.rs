@@ -44,11 +44,21 @@ fn b64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(data.len() * 4 / 3 + 4);
     for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         s.push(T[(n >> 18) as usize & 63] as char);
         s.push(T[(n >> 12) as usize & 63] as char);
-        s.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        s.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        s.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        s.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     s
 }
@@ -90,7 +100,10 @@ fn smtp(rng: &mut Rng, n: u64) -> Vec<(bool, Vec<u8>)> {
     let mut s = |c: bool, t: &str| w.push((c, t.as_bytes().to_vec()));
     s(false, "220 mx.example.test ESMTP ready\r\n");
     s(true, &format!("EHLO client{n}.example.test\r\n"));
-    s(false, "250-mx.example.test\r\n250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n");
+    s(
+        false,
+        "250-mx.example.test\r\n250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
+    );
     if n % 2 == 0 {
         s(true, "AUTH LOGIN\r\n");
         s(false, "334 VXNlcm5hbWU6\r\n");
@@ -98,7 +111,13 @@ fn smtp(rng: &mut Rng, n: u64) -> Vec<(bool, Vec<u8>)> {
         s(false, "334 UGFzc3dvcmQ6\r\n");
         s(true, &format!("{}\r\n", b64(format!("pw-{n}").as_bytes())));
     } else {
-        s(true, &format!("AUTH PLAIN {}\r\n", b64(format!("\0user{n}\0pw-{n}").as_bytes())));
+        s(
+            true,
+            &format!(
+                "AUTH PLAIN {}\r\n",
+                b64(format!("\0user{n}\0pw-{n}").as_bytes())
+            ),
+        );
     }
     s(false, "235 2.7.0 Authentication successful\r\n");
     s(true, &format!("MAIL FROM:<sender{n}@example.test>\r\n"));
@@ -120,7 +139,10 @@ fn smtp(rng: &mut Rng, n: u64) -> Vec<(bool, Vec<u8>)> {
 fn pop3(rng: &mut Rng, n: u64) -> Vec<(bool, Vec<u8>)> {
     let mut w: Vec<(bool, Vec<u8>)> = Vec::new();
     let mut s = |c: bool, t: &str| w.push((c, t.as_bytes().to_vec()));
-    s(false, "+OK POP3 ready <1896.697170952@pop.example.test>\r\n");
+    s(
+        false,
+        "+OK POP3 ready <1896.697170952@pop.example.test>\r\n",
+    );
     s(true, &format!("USER user{n}\r\n"));
     s(false, "+OK\r\n");
     s(true, &format!("PASS pw-{n}\r\n"));
@@ -142,7 +164,13 @@ fn http(rng: &mut Rng, n: u64) -> Vec<(bool, Vec<u8>)> {
     let size = 50_000 + rng.below(2_000_000) as usize;
     let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").into_bytes();
     resp.extend((0..size).map(|i| (i as u64 ^ n) as u8));
-    vec![(true, format!("GET /file{n} HTTP/1.1\r\nHost: www.example.test\r\n\r\n").into_bytes()), (false, resp)]
+    vec![
+        (
+            true,
+            format!("GET /file{n} HTTP/1.1\r\nHost: www.example.test\r\n\r\n").into_bytes(),
+        ),
+        (false, resp),
+    ]
 }
 
 fn tls(rng: &mut Rng, _n: u64) -> Vec<(bool, Vec<u8>)> {
@@ -150,7 +178,10 @@ fn tls(rng: &mut Rng, _n: u64) -> Vec<(bool, Vec<u8>)> {
     let down = 20_000 + rng.below(1_500_000) as usize;
     let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00];
     hello.extend((0..up).map(|_| rng.next() as u8));
-    vec![(true, hello), (false, (0..down).map(|i| (i * 7) as u8).collect())]
+    vec![
+        (true, hello),
+        (false, (0..down).map(|i| (i * 7) as u8).collect()),
+    ]
 }
 
 struct Writer<W: Write> {
@@ -177,8 +208,16 @@ impl<W: Write> Writer<W> {
 
 fn tcp_frame(c: &Conn, from_client: bool, flags: u8, payload: &[u8]) -> Vec<u8> {
     use etherparse::PacketBuilder;
-    let (src, dst) = if from_client { (c.client, c.server) } else { (c.server, c.client) };
-    let (seq, ack) = if from_client { (c.seq[0], c.seq[1]) } else { (c.seq[1], c.seq[0]) };
+    let (src, dst) = if from_client {
+        (c.client, c.server)
+    } else {
+        (c.server, c.client)
+    };
+    let (seq, ack) = if from_client {
+        (c.seq[0], c.seq[1])
+    } else {
+        (c.seq[1], c.seq[0])
+    };
     let mut b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
         .ipv4(src.0, dst.0, 64)
         .tcp(src.1, dst.1, seq, 64240);
@@ -220,7 +259,9 @@ fn main() {
             "--reorder" => reorder = v.parse().unwrap(),
             "--seed" => seed = v.parse().unwrap(),
             other => {
-                eprintln!("unknown argument {other}; see the doc comment of examples/gen-capture.rs");
+                eprintln!(
+                    "unknown argument {other}; see the doc comment of examples/gen-capture.rs"
+                );
                 std::process::exit(2);
             }
         }
@@ -228,7 +269,12 @@ fn main() {
     }
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let file = std::fs::File::create(&out_path).unwrap();
-    let mut w = Writer { out: BufWriter::with_capacity(1 << 20, file), ts_us: 0, written: 24, packets: 0 };
+    let mut w = Writer {
+        out: BufWriter::with_capacity(1 << 20, file),
+        ts_us: 0,
+        written: 24,
+        packets: 0,
+    };
     // pcap header, microseconds, Ethernet
     let hdr: [u32; 6] = [0xa1b2_c3d4, 0x0004_0002, 0, 0, 65535, 1];
     for (k, v) in hdr.iter().enumerate() {
@@ -249,7 +295,11 @@ fn main() {
             // Keep mail at roughly mail_percent of the bytes.
             let want_mail = (mail_bytes * 100) < (mail_bytes + other_bytes) * mail_percent;
             let (port, writes) = if want_mail || n == 1 {
-                if rng.below(3) == 0 { (110, pop3(&mut rng, n)) } else { (if n % 5 == 0 { 587 } else { 25 }, smtp(&mut rng, n)) }
+                if rng.below(3) == 0 {
+                    (110, pop3(&mut rng, n))
+                } else {
+                    (if n % 5 == 0 { 587 } else { 25 }, smtp(&mut rng, n))
+                }
             } else {
                 match rng.below(3) {
                     0 => (80, http(&mut rng, n)),
@@ -257,7 +307,11 @@ fn main() {
                 }
             };
             let total: u64 = writes.iter().map(|(_, b)| b.len() as u64).sum();
-            if port == 25 || port == 587 || port == 110 { mail_bytes += total } else { other_bytes += total }
+            if port == 25 || port == 587 || port == 110 {
+                mail_bytes += total
+            } else {
+                other_bytes += total
+            }
             let c = (n % 60000) as u16;
             conns.push(Conn {
                 client: ([10, (n >> 16) as u8, (n >> 8) as u8, n as u8], 1024 + c),
@@ -273,7 +327,9 @@ fn main() {
         // DNS noise: one UDP query now and then.
         if rng.below(50) == 0 {
             use etherparse::PacketBuilder;
-            let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 3]).ipv4([10, 0, 0, 9], [192, 0, 2, 53], 64).udp(5353, 53);
+            let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 3])
+                .ipv4([10, 0, 0, 9], [192, 0, 2, 53], 64)
+                .udp(5353, 53);
             let payload = [0u8; 40];
             let mut v = Vec::new();
             b.write(&mut v, &payload).unwrap();

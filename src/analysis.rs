@@ -12,9 +12,7 @@ use crate::model::{
 };
 use crate::proto::pop3::{self, Pop3Config, Pop3Dissector};
 use crate::proto::smtp::{self, SmtpConfig, SmtpDissector};
-use crate::proto::{
-    ChunkMeta, Dissector, EndReason, Recognition, SessionOutput, StreamConsumer,
-};
+use crate::proto::{ChunkMeta, Dissector, EndReason, Recognition, SessionOutput, StreamConsumer};
 use std::path::Path;
 
 /// Everything a run can be told.
@@ -140,12 +138,12 @@ impl MailHandler<'_> {
     fn stream(&self, guess: Guess) -> MailStream {
         match guess {
             Guess::Smtp { tls } => {
-                let mut cfg = self.cfg.smtp.clone();
+                let mut cfg = self.cfg.smtp;
                 cfg.tls_from_start = tls;
                 MailStream::Smtp(Box::new(SmtpDissector::new(&cfg)))
             }
             Guess::Pop3 { tls } => {
-                let mut cfg = self.cfg.pop3.clone();
+                let mut cfg = self.cfg.pop3;
                 cfg.tls_from_start = tls;
                 MailStream::Pop3(Box::new(Pop3Dissector::new(&cfg)))
             }
@@ -176,7 +174,11 @@ impl Handler for MailHandler<'_> {
             return Decision::Ignore;
         }
         let mut need_more = false;
-        let orders: &[bool] = if info.handshake { &[false] } else { &[false, true] };
+        let orders: &[bool] = if info.handshake {
+            &[false]
+        } else {
+            &[false, true]
+        };
         for &swap in orders {
             let (c, s) = if swap {
                 (server_prefix, client_prefix)
@@ -213,8 +215,8 @@ impl Handler for MailHandler<'_> {
         let protocol = stream.protocol();
         let output = stream.finish();
         self.finished.push(Finished {
-            info: info.clone(),
-            stats: stats.clone(),
+            info: *info,
+            stats: *stats,
             protocol,
             output,
         });
@@ -267,11 +269,7 @@ pub fn analyze_file(
         };
         match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
             Decoded::Tcp(seg) => table.packet(&seg, meta),
-            Decoded::UnsupportedLink(lt) => {
-                if !unsupported.contains(&lt) {
-                    unsupported.push(lt);
-                }
-            }
+            Decoded::UnsupportedLink(lt) if !unsupported.contains(&lt) => unsupported.push(lt),
             _ => {}
         }
     }

@@ -89,7 +89,10 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
             if !input.quiet {
                 for c in &report.captures {
                     for w in &c.warnings {
-                        let at = w.offset.map(|o| format!(" at offset {o}")).unwrap_or_default();
+                        let at = w
+                            .offset
+                            .map(|o| format!(" at offset {o}"))
+                            .unwrap_or_default();
                         eprintln!(
                             "pcapmail: warning: {}{}: {}",
                             pcapmail::text::escape(&c.path),
@@ -106,7 +109,9 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
                 Format::Jsonl => json::write_lines(&mut out, &report)?,
                 Format::Table => {
                     let width = None;
-                    out.write_all(table::render(&report, &table::TableOptions { width }).as_bytes())?
+                    out.write_all(
+                        table::render(&report, &table::TableOptions { width }).as_bytes(),
+                    )?
                 }
             }
             out.flush()?;

@@ -173,8 +173,10 @@ pub struct Recipient {
 /// One SMTP mail transaction (MAIL FROM .. end of data or RSET).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Transaction {
-    /// The reverse path without angle brackets or parameters; "" for the null sender.
-    pub mail_from: String,
+    /// The reverse path without angle brackets or parameters; "" for the null sender;
+    /// null when the transaction has no MAIL FROM (the capture started after it, or the
+    /// client sent RCPT/DATA without one).
+    pub mail_from: Option<String>,
     /// MAIL FROM parameters as sent (e.g. "SIZE=1234 BODY=8BITMIME").
     #[serde(skip_serializing_if = "String::is_empty")]
     pub mail_params: String,

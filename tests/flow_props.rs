@@ -57,7 +57,7 @@ fn positions(rec: &Rec, side: Side) -> Vec<Option<u8>> {
     for e in &rec.events {
         match e {
             Ev::Data(s, b, _) if *s == side => v.extend(b.iter().map(|&x| Some(x))),
-            Ev::Gap(s, n, _) if *s == side => v.extend(std::iter::repeat(None).take(*n as usize)),
+            Ev::Gap(s, n, _) if *s == side => v.extend(std::iter::repeat_n(None, *n as usize)),
             _ => {}
         }
     }

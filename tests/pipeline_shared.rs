@@ -24,11 +24,17 @@ fn expected(readme: &str) -> Vec<(String, usize, usize)> {
 
 #[test]
 fn every_shared_capture_yields_its_mail_sessions() {
-    let Some(shared) = common::shared_dir() else { return };
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
     let dir = shared.join("captures");
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
     let rows = expected(&readme);
-    assert!(rows.len() >= 30, "README table not parsed: {} rows", rows.len());
+    assert!(
+        rows.len() >= 30,
+        "README table not parsed: {} rows",
+        rows.len()
+    );
     let mut problems = Vec::new();
     for (rel, smtp, pop3) in rows {
         let path = dir.join(&rel);
@@ -56,7 +62,9 @@ fn every_shared_capture_yields_its_mail_sessions() {
 
 #[test]
 fn redis_on_pop3_port_is_not_pop3() {
-    let Some(shared) = common::shared_dir() else { return };
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
     let path = shared.join("captures/zeek/pop3/redis-50-pings.pcap");
     let (report, _) = analyze(&[path.as_path()], &Config::default());
     assert!(report.sessions.is_empty(), "{:#?}", report.sessions);

@@ -11,7 +11,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// (capture file name, field, why Zeek's value is not ours).
-const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[];
+const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[(
+    "smtp-bdat-gap.pcap",
+    "subject",
+    "crafted: a BDAT 200 chunk cut by a gap, then DATA in the same transaction. The server \
+     queued the DATA message, whose Subject is \"Test\"; Zeek logs the headers of the first \
+     (cut, header-less) message only. We keep both messages and link the transaction to the \
+     one the server accepted.",
+)];
 
 fn baselines(shared: &Path) -> Vec<(PathBuf, PathBuf)> {
     let mut out = Vec::new();
@@ -35,11 +42,15 @@ fn baselines(shared: &Path) -> Vec<(PathBuf, PathBuf)> {
     out
 }
 
-/// Our transactions as Zeek-shaped rows keyed by (client port, depth).
+/// Our transactions as Zeek-shaped rows keyed by (client port, n-th transaction). Zeek's
+/// `trans_depth` is not used as the key: it stays at 1 when Zeek sees no replies
+/// (smtp-one-side-only) and repeats for out-of-sequence commands.
 fn our_rows(report: &Report) -> BTreeMap<(String, String), BTreeMap<&'static str, String>> {
     let mut rows = BTreeMap::new();
     for s in &report.sessions {
-        let ProtocolDetail::Smtp(d) = &s.detail else { continue };
+        let ProtocolDetail::Smtp(d) = &s.detail else {
+            continue;
+        };
         for (i, t) in d.transactions.iter().enumerate() {
             let msg = t
                 .message
@@ -50,9 +61,13 @@ fn our_rows(report: &Report) -> BTreeMap<(String, String), BTreeMap<&'static str
             r.insert("id.resp_h", s.server.ip.to_string());
             r.insert("id.resp_p", s.server.port.to_string());
             r.insert("helo", d.helo.clone().unwrap_or_else(|| "-".into()));
-            r.insert("mailfrom", t.mail_from.clone());
+            r.insert(
+                "mailfrom",
+                t.mail_from.clone().unwrap_or_else(|| "-".into()),
+            );
             let rcpt: BTreeSet<&str> = t.rcpt_to.iter().map(|r| r.address.as_str()).collect();
-            r.insert("rcptto", rcpt.into_iter().collect::<Vec<_>>().join(","));
+            let rcpt = rcpt.into_iter().collect::<Vec<_>>().join(",");
+            r.insert("rcptto", if rcpt.is_empty() { "-".into() } else { rcpt });
             let h = msg.map(|m| m.headers.clone()).unwrap_or_default();
             r.insert("subject", h.subject.unwrap_or_else(|| "-".into()));
             r.insert("msg_id", h.message_id.unwrap_or_else(|| "-".into()));
@@ -70,7 +85,9 @@ fn norm_set(v: &str) -> String {
 
 #[test]
 fn smtp_sessions_agree_with_zeek_smtp_log() {
-    let Some(shared) = common::shared_dir() else { return };
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
     let mut mismatches = Vec::new();
     let mut compared = 0;
     for (capture, log) in baselines(&shared) {
@@ -79,29 +96,53 @@ fn smtp_sessions_agree_with_zeek_smtp_log() {
         assert!(failures.is_empty(), "{}: {:?}", capture.display(), failures);
         let ours = our_rows(&report);
         let name = capture.file_name().unwrap().to_string_lossy().to_string();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for z in common::zeek_log(&log) {
-            if z.get("mailfrom").map(String::as_str) == Some("-") && z.get("rcptto").map(String::as_str) == Some("-") {
+            if z.get("mailfrom").map(String::as_str) == Some("-")
+                && z.get("rcptto").map(String::as_str) == Some("-")
+            {
                 continue; // a session row without a transaction (e.g. STARTTLS only)
             }
-            let key = (z["id.orig_p"].clone(), z["trans_depth"].clone());
+            let n = seen.entry(z["id.orig_p"].clone()).or_insert(0);
+            *n += 1;
+            let key = (z["id.orig_p"].clone(), n.to_string());
             let Some(o) = ours.get(&key) else {
                 mismatches.push(format!("{name}: no transaction for Zeek row {key:?}"));
                 continue;
             };
             compared += 1;
-            for field in ["id.orig_h", "id.resp_h", "id.resp_p", "helo", "mailfrom", "rcptto", "subject", "msg_id", "date"] {
+            for field in [
+                "id.orig_h",
+                "id.resp_h",
+                "id.resp_p",
+                "helo",
+                "mailfrom",
+                "rcptto",
+                "subject",
+                "msg_id",
+                "date",
+            ] {
                 let zv = z.get(field).cloned().unwrap_or_default();
                 let (zv, ov) = if field == "rcptto" {
                     (norm_set(&zv), norm_set(&o[field]))
                 } else {
                     (zv, o[field].clone())
                 };
-                if zv != ov && !KNOWN_DIFFERENCES.iter().any(|(c, f, _)| *c == name && *f == field) {
+                if zv != ov
+                    && !KNOWN_DIFFERENCES
+                        .iter()
+                        .any(|(c, f, _)| *c == name && *f == field)
+                {
                     mismatches.push(format!("{name} {key:?} {field}: zeek {zv:?} ours {ov:?}"));
                 }
             }
         }
     }
     assert!(compared > 10, "only {compared} Zeek rows compared");
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }

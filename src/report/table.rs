@@ -18,12 +18,9 @@ fn new_table(opts: &TableOptions, header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().map(|h| Cell::new(h)));
-    match opts.width {
-        Some(w) => {
-            t.set_width(w);
-        }
-        None => {}
+        .set_header(header.iter().map(Cell::new));
+    if let Some(w) = opts.width {
+        t.set_width(w);
     }
     t
 }
@@ -70,7 +67,9 @@ fn session_summary(s: &Session) -> String {
             "RETR {}; DELE {}{}",
             d.retrieved.len(),
             d.deleted.len(),
-            d.stat.map(|(n, o)| format!("; STAT {n}/{o}")).unwrap_or_default()
+            d.stat
+                .map(|(n, o)| format!("; STAT {n}/{o}"))
+                .unwrap_or_default()
         ),
     }
 }
@@ -81,7 +80,16 @@ pub fn render(report: &Report, opts: &TableOptions) -> String {
     let _ = writeln!(out, "Captures");
     let mut t = new_table(
         opts,
-        &["file", "format", "link types", "packets", "bytes", "first packet", "span", "warnings"],
+        &[
+            "file",
+            "format",
+            "link types",
+            "packets",
+            "bytes",
+            "first packet",
+            "span",
+            "warnings",
+        ],
     );
     for c in &report.captures {
         let fmt = if c.gzip {
@@ -96,14 +104,26 @@ pub fn render(report: &Report, opts: &TableOptions) -> String {
             right(c.packets),
             right(bytes_h(c.bytes)),
             Cell::new(c.first.map(|t| time_of(&t.rfc3339())).unwrap_or("-".into())),
-            right(span(c.first, c.last).map(|d| format!("{d:.3} s")).unwrap_or("-".into())),
+            right(
+                span(c.first, c.last)
+                    .map(|d| format!("{d:.3} s"))
+                    .unwrap_or("-".into()),
+            ),
             right(c.warnings.len()),
         ]);
     }
     let _ = writeln!(out, "{t}");
-    let smtp = report.sessions.iter().filter(|s| s.protocol == crate::model::Protocol::Smtp).count();
+    let smtp = report
+        .sessions
+        .iter()
+        .filter(|s| s.protocol == crate::model::Protocol::Smtp)
+        .count();
     let pop3 = report.sessions.len() - smtp;
-    let accepted = report.credentials.iter().filter(|c| c.success == Some(true)).count();
+    let accepted = report
+        .credentials
+        .iter()
+        .filter(|c| c.success == Some(true))
+        .count();
     let _ = writeln!(
         out,
         "{} mail sessions ({} SMTP, {} POP3), {} credentials ({} accepted), {} messages\n",
@@ -119,7 +139,19 @@ pub fn render(report: &Report, opts: &TableOptions) -> String {
         let _ = writeln!(out, "Sessions");
         let mut t = new_table(
             opts,
-            &["id", "proto", "client", "server", "start", "TLS", "banner", "summary", "bytes c→s / s→c", "gaps", "end"],
+            &[
+                "id",
+                "proto",
+                "client",
+                "server",
+                "start",
+                "TLS",
+                "banner",
+                "summary",
+                "bytes c→s / s→c",
+                "gaps",
+                "end",
+            ],
         );
         for s in &report.sessions {
             t.add_row(vec![
@@ -131,9 +163,17 @@ pub fn render(report: &Report, opts: &TableOptions) -> String {
                 Cell::new(tls_name(s.tls)),
                 Cell::new(cell(s.banner.as_deref().unwrap_or("-"), 40)),
                 Cell::new(cell(&session_summary(s), 40)),
-                right(format!("{} / {}", bytes_h(s.bytes_client), bytes_h(s.bytes_server))),
+                right(format!(
+                    "{} / {}",
+                    bytes_h(s.bytes_client),
+                    bytes_h(s.bytes_server)
+                )),
                 right(s.gaps),
-                Cell::new(if s.complete { s.close.clone() } else { format!("{} (incomplete)", s.close) }),
+                Cell::new(if s.complete {
+                    s.close.clone()
+                } else {
+                    format!("{} (incomplete)", s.close)
+                }),
             ]);
         }
         let _ = writeln!(out, "{t}\n");
@@ -143,7 +183,16 @@ pub fn render(report: &Report, opts: &TableOptions) -> String {
         let _ = writeln!(out, "Credentials");
         let mut t = new_table(
             opts,
-            &["session", "proto", "server", "mechanism", "username", "password / hash", "result", "frame"],
+            &[
+                "session",
+                "proto",
+                "server",
+                "mechanism",
+                "username",
+                "password / hash",
+                "result",
+                "frame",
+            ],
         );
         for c in &report.credentials {
             let secret = c
@@ -175,10 +224,24 @@ pub fn render(report: &Report, opts: &TableOptions) -> String {
         let _ = writeln!(out, "Messages");
         let mut t = new_table(
             opts,
-            &["id", "dir", "from", "to", "subject", "size", "attachments", "complete", "sha256"],
+            &[
+                "id",
+                "dir",
+                "from",
+                "to",
+                "subject",
+                "size",
+                "attachments",
+                "complete",
+                "sha256",
+            ],
         );
         for m in &report.messages {
-            let from = m.mail_from.clone().or_else(|| m.headers.from.clone()).unwrap_or_default();
+            let from = m
+                .mail_from
+                .clone()
+                .or_else(|| m.headers.from.clone())
+                .unwrap_or_default();
             let to = match &m.rcpt_to {
                 Some(r) => r.join(", "),
                 None => m.headers.to.join(", "),
@@ -217,7 +280,14 @@ pub fn render(report: &Report, opts: &TableOptions) -> String {
     if !findings.is_empty() {
         let _ = writeln!(out, "Findings");
         for (s, f) in findings {
-            let _ = writeln!(out, "  {} {} {}: {}", s.id, s.server, f.code, escape(&f.detail));
+            let _ = writeln!(
+                out,
+                "  {} {} {}: {}",
+                s.id,
+                s.server,
+                f.code,
+                escape(&f.detail)
+            );
         }
         let _ = writeln!(out);
     }
@@ -229,7 +299,10 @@ pub fn render(report: &Report, opts: &TableOptions) -> String {
     if !warnings.is_empty() {
         let _ = writeln!(out, "Warnings");
         for (c, w) in warnings {
-            let at = w.offset.map(|o| format!(" at offset {o}")).unwrap_or_default();
+            let at = w
+                .offset
+                .map(|o| format!(" at offset {o}"))
+                .unwrap_or_default();
             let _ = writeln!(out, "  {}{}: {}", escape(&c.path), at, escape(&w.message));
         }
     }

@@ -22,7 +22,9 @@ pub fn shared_dir() -> Option<PathBuf> {
 
 /// A file in the repository's `samples/` folder.
 pub fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples")
+        .join(name)
 }
 
 /// Every capture file below `dir`, sorted.
@@ -30,7 +32,9 @@ pub fn captures_below(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -38,7 +42,9 @@ pub fn captures_below(dir: &Path) -> Vec<PathBuf> {
             } else {
                 let name = p.file_name().unwrap().to_string_lossy().to_string();
                 if !name.contains(".zeek.expected.")
-                    && (name.ends_with(".pcap") || name.ends_with(".pcapng") || name.ends_with(".pcap.gz"))
+                    && (name.ends_with(".pcap")
+                        || name.ends_with(".pcapng")
+                        || name.ends_with(".pcap.gz"))
                 {
                     out.push(p);
                 }

@@ -53,12 +53,12 @@ pub mod parser;
 use super::lines::{Line, LineReader, DEFAULT_MAX_LINE};
 use super::message::{is_terminator, MessageBuilder, MessageLimits};
 use super::sasl::{self, SaslExchange};
+use super::Recognition;
 use super::{ChunkMeta, Dissector, EndReason, SessionOutput, StreamConsumer};
 use crate::model::{
     Command, Credential, DialogueEntry, DialogueEvent, Finding, Message, MessageDirection,
     Pop3Detail, Protocol, ProtocolDetail, Reply, Side, Tls,
 };
-use super::Recognition;
 use parser::{Cmd, ServerLine, Status};
 use std::collections::{BTreeMap, VecDeque};
 

@@ -670,10 +670,15 @@ impl State {
         }
         let from = self.field(path.address, self.limits.max_field, "mail_from");
         let params = self.field(path.params, self.limits.max_field, "mail_params");
-        self.current_tx = self.push_transaction(from, params, meta);
+        self.current_tx = self.push_transaction(Some(from), params, meta);
     }
 
-    fn push_transaction(&mut self, from: String, params: String, meta: ChunkMeta) -> Option<usize> {
+    fn push_transaction(
+        &mut self,
+        from: Option<String>,
+        params: String,
+        meta: ChunkMeta,
+    ) -> Option<usize> {
         if self.transactions.len() >= self.limits.max_transactions {
             self.anomalies.add(Anomaly::TooManyTransactions);
             self.mark_truncated("transactions");
@@ -697,7 +702,7 @@ impl State {
     fn open_tx(&mut self, meta: ChunkMeta, why: Anomaly) -> Option<usize> {
         if self.current_tx.is_none() {
             self.anomalies.add(why);
-            self.current_tx = self.push_transaction(String::new(), String::new(), meta);
+            self.current_tx = self.push_transaction(None, String::new(), meta);
         }
         self.current_tx
     }
@@ -1156,7 +1161,7 @@ impl State {
         let mut messages = std::mem::take(&mut self.messages);
         for (m, &tx) in messages.iter_mut().zip(&self.msg_tx) {
             if let Some(t) = self.transactions.get(tx) {
-                m.mail_from = Some(t.mail_from.clone());
+                m.mail_from = t.mail_from.clone();
                 m.rcpt_to = Some(
                     t.rcpt_to
                         .iter()

@@ -161,7 +161,7 @@ fn full_session_login_data_quit() {
 
     let tx = &det.transactions[0];
     assert_eq!(det.transactions.len(), 1);
-    assert_eq!(tx.mail_from, "alice@example.test");
+    assert_eq!(tx.mail_from.as_deref(), Some("alice@example.test"));
     assert_eq!(tx.mail_params, "SIZE=120");
     assert_eq!(
         tx.rcpt_to,
@@ -259,7 +259,7 @@ fn transcript_entries() {
         ]
     );
     let det = detail(&out);
-    assert_eq!(det.transactions[0].mail_from, "");
+    assert_eq!(det.transactions[0].mail_from.as_deref(), Some(""));
     assert_eq!(det.transactions[0].accepted, Some(true));
 }
 
@@ -531,7 +531,13 @@ fn two_transactions_and_rset() {
     let txs = &detail(&out).transactions;
     let got: Vec<_> = txs
         .iter()
-        .map(|t| (t.mail_from.as_str(), t.message.as_deref(), t.accepted))
+        .map(|t| {
+            (
+                t.mail_from.as_deref().unwrap_or("-"),
+                t.message.as_deref(),
+                t.accepted,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -698,7 +704,7 @@ fn bdat_pipelined_with_other_commands() {
         ]
     );
     let tx = &detail(&out).transactions[0];
-    assert_eq!(tx.mail_from, "l@vger.kernel.org");
+    assert_eq!(tx.mail_from.as_deref(), Some("l@vger.kernel.org"));
     assert_eq!(tx.mail_params, "BODY=8BITMIME SIZE=4333");
     assert_eq!(data(&out.messages[0]), payload);
     assert_eq!(out.messages[0].frame, 4);
@@ -943,7 +949,10 @@ fn client_only_auth_then_commands() {
         (Some("u"), Some("p"))
     );
     assert_eq!(c.success, None);
-    assert_eq!(detail(&out).transactions[0].mail_from, "a@x");
+    assert_eq!(
+        detail(&out).transactions[0].mail_from.as_deref(),
+        Some("a@x")
+    );
 }
 
 #[test]
