@@ -11,5 +11,6 @@ pub mod decode;
 pub mod flow;
 pub mod model;
 pub mod proto;
+pub mod redact;
 pub mod report;
 pub mod text;

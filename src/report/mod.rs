@@ -1,5 +1,7 @@
 //! Renderers of the model: tables, JSON, JSON lines. They only render; every fact comes
 //! from the model.
 
+pub mod creds;
+pub mod extract;
 pub mod json;
 pub mod table;

@@ -1,0 +1,552 @@
+//! The credential audit view (`pcapmail creds`): every credential with its session
+//! context, a summary line an auditor can paste, the findings per server, and the lines
+//! hashcat accepts. Renders as a table, a JSON document, JSON lines or CSV.
+
+use crate::model::{Credential, Endpoint, Protocol, Report, Session, Tls, Tool};
+use crate::report::json::write_record;
+use crate::text::{cell, escape};
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+/// The finding codes the audit counts per server (others are counted too, by code).
+pub const CLEARTEXT_AUTH: &str = "cleartext-auth";
+/// The server offered STARTTLS/STLS and the client went on in clear.
+pub const STARTTLS_NOT_USED: &str = "starttls-offered-not-used";
+
+/// What kind of secret a credential exposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Exposure {
+    /// A password or a bearer token, usable as is.
+    Plaintext,
+    /// A challenge-response (CRAM-MD5, APOP): crackable offline.
+    Hash,
+    /// Neither (e.g. only the user name was seen).
+    Incomplete,
+}
+
+/// Classifies a credential.
+pub fn exposure(c: &Credential) -> Exposure {
+    if c.password.is_some() || c.token.is_some() {
+        Exposure::Plaintext
+    } else if c.hash.is_some() {
+        Exposure::Hash
+    } else {
+        Exposure::Incomplete
+    }
+}
+
+/// Counts of one kind of credential.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub credentials: u64,
+    /// Distinct (server IP, user name) pairs.
+    pub accounts: u64,
+    /// Distinct server IP addresses.
+    pub servers: u64,
+    /// Credentials the server accepted.
+    pub accepted: u64,
+}
+
+/// The summary of the audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Passwords and bearer tokens seen in clear.
+    pub plaintext: Counts,
+    /// CRAM-MD5 / APOP responses (crackable offline).
+    pub hashes: Counts,
+    /// Credentials with neither a password nor a hash.
+    pub incomplete: u64,
+    /// Sessions whose content was encrypted (STARTTLS or implicit TLS).
+    pub encrypted_sessions: u64,
+    /// The line an auditor can paste.
+    pub text: String,
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn counts<'a>(creds: impl Iterator<Item = &'a Credential>) -> Counts {
+    let mut c = Counts::default();
+    let mut accounts: HashSet<(IpAddr, &str)> = HashSet::new();
+    let mut servers: HashSet<IpAddr> = HashSet::new();
+    for cred in creds {
+        c.credentials += 1;
+        accounts.insert((cred.server.ip, cred.username.as_deref().unwrap_or("")));
+        servers.insert(cred.server.ip);
+        if cred.success == Some(true) {
+            c.accepted += 1;
+        }
+    }
+    c.accounts = accounts.len() as u64;
+    c.servers = servers.len() as u64;
+    c
+}
+
+/// Computes the summary. Its text reads, e.g., "5 plaintext credentials for 3 accounts on
+/// 1 server, 4 accepted; 1 crackable hash (CRAM-MD5/APOP) for 1 account on 1 server, 1
+/// accepted; 1 encrypted session". The first clause is always there; the others only when
+/// their count is not zero. An account is a user name on a server IP address.
+pub fn summary(report: &Report) -> Summary {
+    let plaintext = counts(
+        report
+            .credentials
+            .iter()
+            .filter(|c| exposure(c) == Exposure::Plaintext),
+    );
+    let hashes = counts(
+        report
+            .credentials
+            .iter()
+            .filter(|c| exposure(c) == Exposure::Hash),
+    );
+    let incomplete = report
+        .credentials
+        .iter()
+        .filter(|c| exposure(c) == Exposure::Incomplete)
+        .count() as u64;
+    let encrypted_sessions = report
+        .sessions
+        .iter()
+        .filter(|s| s.tls != Tls::None)
+        .count() as u64;
+    let mut text = format!(
+        "{} for {} on {}, {} accepted",
+        plural(
+            plaintext.credentials,
+            "plaintext credential",
+            "plaintext credentials"
+        ),
+        plural(plaintext.accounts, "account", "accounts"),
+        plural(plaintext.servers, "server", "servers"),
+        plaintext.accepted
+    );
+    if hashes.credentials > 0 {
+        let _ = write!(
+            text,
+            "; {} (CRAM-MD5/APOP) for {} on {}, {} accepted",
+            plural(hashes.credentials, "crackable hash", "crackable hashes"),
+            plural(hashes.accounts, "account", "accounts"),
+            plural(hashes.servers, "server", "servers"),
+            hashes.accepted
+        );
+    }
+    if incomplete > 0 {
+        let _ = write!(
+            text,
+            "; {} without a secret",
+            plural(incomplete, "credential", "credentials")
+        );
+    }
+    if encrypted_sessions > 0 {
+        let _ = write!(
+            text,
+            "; {} (not readable)",
+            plural(
+                encrypted_sessions,
+                "encrypted session",
+                "encrypted sessions"
+            )
+        );
+    }
+    Summary {
+        plaintext,
+        hashes,
+        incomplete,
+        encrypted_sessions,
+        text,
+    }
+}
+
+/// The audit facts of one server (address and port, one protocol).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerFindings {
+    pub server: Endpoint,
+    pub protocol: Protocol,
+    pub sessions: u64,
+    /// Sessions encrypted with STARTTLS or implicit TLS.
+    pub tls_sessions: u64,
+    pub credentials: u64,
+    pub accepted: u64,
+    /// Number of sessions with each finding code (`cleartext-auth`,
+    /// `starttls-offered-not-used`, `cleartext-mail`, ...).
+    pub findings: BTreeMap<String, u64>,
+}
+
+impl ServerFindings {
+    /// Sessions with the finding `code`.
+    pub fn count(&self, code: &str) -> u64 {
+        self.findings.get(code).copied().unwrap_or(0)
+    }
+}
+
+/// The findings per server, in order of the servers' first session.
+pub fn servers(report: &Report) -> Vec<ServerFindings> {
+    let mut out: Vec<ServerFindings> = Vec::new();
+    let mut index: HashMap<(Endpoint, Protocol), usize> = HashMap::new();
+    let mut slot = |server: Endpoint, protocol: Protocol, out: &mut Vec<ServerFindings>| {
+        *index.entry((server, protocol)).or_insert_with(|| {
+            out.push(ServerFindings {
+                server,
+                protocol,
+                sessions: 0,
+                tls_sessions: 0,
+                credentials: 0,
+                accepted: 0,
+                findings: BTreeMap::new(),
+            });
+            out.len() - 1
+        })
+    };
+    for s in &report.sessions {
+        let i = slot(s.server, s.protocol, &mut out);
+        let f = &mut out[i];
+        f.sessions += 1;
+        if s.tls != Tls::None {
+            f.tls_sessions += 1;
+        }
+        let codes: HashSet<&str> = s.findings.iter().map(|f| f.code.as_str()).collect();
+        for code in codes {
+            *f.findings.entry(code.to_string()).or_default() += 1;
+        }
+    }
+    for c in &report.credentials {
+        let i = slot(c.server, c.protocol, &mut out);
+        out[i].credentials += 1;
+        if c.success == Some(true) {
+            out[i].accepted += 1;
+        }
+    }
+    out
+}
+
+/// One credential with the context of its session: the record of `creds --format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord<'a> {
+    #[serde(flatten)]
+    pub credential: &'a Credential,
+    /// `plaintext`, `hash` or `incomplete`.
+    pub exposure: Exposure,
+    /// TLS state of the session ("none", "starttls", "implicit"); the credential itself
+    /// crossed in clear unless `encrypted` is true.
+    pub session_tls: Option<Tls>,
+    /// The capture file of the session.
+    pub capture: Option<&'a str>,
+}
+
+/// The credentials with their session context, in report order.
+pub fn records(report: &Report) -> Vec<AuditRecord<'_>> {
+    let sessions: HashMap<&str, &Session> =
+        report.sessions.iter().map(|s| (s.id.as_str(), s)).collect();
+    report
+        .credentials
+        .iter()
+        .map(|c| {
+            let s = sessions.get(c.session.as_str());
+            AuditRecord {
+                credential: c,
+                exposure: exposure(c),
+                session_tls: s.map(|s| s.tls),
+                capture: s.map(|s| s.capture.as_str()),
+            }
+        })
+        .collect()
+}
+
+/// The distinct hashcat lines of the report, in order (CRAM-MD5: mode 10200, APOP: mode
+/// 20), one per credential that carries a hash.
+pub fn hashcat_lines(report: &Report) -> Vec<&str> {
+    let mut seen = HashSet::new();
+    report
+        .credentials
+        .iter()
+        .filter_map(|c| c.hash.as_deref())
+        .filter(|h| seen.insert(*h))
+        .collect()
+}
+
+/// The hashcat mode of a line produced by the dissectors.
+pub fn hashcat_mode(line: &str) -> Option<u32> {
+    if line.starts_with("$cram_md5$") {
+        Some(10200)
+    } else if line.len() > 33 && line.as_bytes()[32] == b':' {
+        Some(20)
+    } else {
+        None
+    }
+}
+
+/// The `creds --format json` document.
+#[derive(Serialize)]
+struct Document<'a> {
+    schema: &'static str,
+    tool: &'a Tool,
+    summary: Summary,
+    servers: Vec<ServerFindings>,
+    credentials: Vec<AuditRecord<'a>>,
+}
+
+/// Writes the JSON document: `schema`, `tool`, `summary`, `servers`, `credentials`.
+pub fn write_json<W: Write>(out: &mut W, report: &Report) -> io::Result<()> {
+    let doc = Document {
+        schema: report.schema,
+        tool: &report.tool,
+        summary: summary(report),
+        servers: servers(report),
+        credentials: records(report),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    out.write_all(b"\n")
+}
+
+/// Writes JSON lines: a `credential` record per credential, a `server` record per server,
+/// then one `summary` record.
+pub fn write_jsonl<W: Write>(out: &mut W, report: &Report) -> io::Result<()> {
+    for r in records(report) {
+        write_record(out, "credential", &r)?;
+    }
+    for s in servers(report) {
+        write_record(out, "server", &s)?;
+    }
+    write_record(out, "summary", &summary(report))
+}
+
+/// The CSV columns, in order.
+pub const CSV_COLUMNS: &[&str] = &[
+    "time",
+    "protocol",
+    "server",
+    "client",
+    "session",
+    "capture",
+    "frame",
+    "mechanism",
+    "username",
+    "password",
+    "token",
+    "hash",
+    "success",
+    "encrypted",
+    "session_tls",
+    "reply",
+];
+
+/// One CSV field (RFC 4180): quoted when it holds a comma, quote, CR, LF or starts/ends
+/// with a space; quotes doubled. Control characters other than tab, CR and LF (escape
+/// sequences that would act on a terminal) are written as `\xNN`.
+pub fn csv_field(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| {
+            if matches!(c, '\t' | '\r' | '\n') {
+                c.to_string()
+            } else {
+                escape(&c.to_string()).into_owned()
+            }
+        })
+        .collect();
+    if s.contains([',', '"', '\r', '\n']) || s.starts_with(' ') || s.ends_with(' ') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn tls_str(t: Option<Tls>) -> &'static str {
+    match t {
+        Some(Tls::None) => "none",
+        Some(Tls::Starttls) => "starttls",
+        Some(Tls::Implicit) => "implicit",
+        None => "",
+    }
+}
+
+fn opt_bool(b: Option<bool>) -> &'static str {
+    match b {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "",
+    }
+}
+
+/// Writes CSV: a header line then one line per credential (CRLF line ends).
+pub fn write_csv<W: Write>(out: &mut W, report: &Report) -> io::Result<()> {
+    out.write_all(CSV_COLUMNS.join(",").as_bytes())?;
+    out.write_all(b"\r\n")?;
+    for r in records(report) {
+        let c = r.credential;
+        let fields = [
+            c.time.rfc3339(),
+            c.protocol.name().to_string(),
+            c.server.to_string(),
+            c.client.to_string(),
+            c.session.clone(),
+            r.capture.unwrap_or("").to_string(),
+            c.frame.to_string(),
+            c.mechanism.clone(),
+            c.username.clone().unwrap_or_default(),
+            c.password.clone().unwrap_or_default(),
+            c.token.clone().unwrap_or_default(),
+            c.hash.clone().unwrap_or_default(),
+            opt_bool(c.success).to_string(),
+            c.encrypted.to_string(),
+            tls_str(r.session_tls).to_string(),
+            c.reply.clone().unwrap_or_default(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.write_all(line.join(",").as_bytes())?;
+        out.write_all(b"\r\n")?;
+    }
+    Ok(())
+}
+
+fn new_table(width: Option<u16>, header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().map(Cell::new));
+    if let Some(w) = width {
+        t.set_width(w);
+    }
+    t
+}
+
+fn right(s: impl ToString) -> Cell {
+    Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
+}
+
+/// Renders the audit as text: the summary line, the credentials table, the findings per
+/// server. Every capture-derived string is escaped.
+pub fn render_table(report: &Report, width: Option<u16>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", summary(report).text);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Credentials");
+    let mut t = new_table(
+        width,
+        &[
+            "time",
+            "proto",
+            "server",
+            "client",
+            "mechanism",
+            "username",
+            "password / token / hash",
+            "success",
+            "encrypted",
+            "session",
+        ],
+    );
+    for r in records(report) {
+        let c = r.credential;
+        let secret = match (&c.password, &c.token, &c.hash) {
+            (Some(p), _, _) => cell(p, 80),
+            (None, Some(t), _) => format!("token {}", cell(t, 80)),
+            (None, None, Some(h)) => cell(h, 200),
+            _ => "-".to_string(),
+        };
+        let success = match c.success {
+            Some(true) => "accepted",
+            Some(false) => "rejected",
+            None => "?",
+        };
+        let encrypted = if c.encrypted {
+            "yes".to_string()
+        } else {
+            match r.session_tls {
+                Some(Tls::Starttls) => "no (STARTTLS later)".to_string(),
+                _ => "no".to_string(),
+            }
+        };
+        let time = c.time.rfc3339();
+        t.add_row(vec![
+            Cell::new(time.get(..19).unwrap_or(&time).replacen('T', " ", 1)),
+            Cell::new(c.protocol.name()),
+            Cell::new(c.server.to_string()),
+            Cell::new(c.client.to_string()),
+            Cell::new(cell(&c.mechanism, 20)),
+            Cell::new(cell(c.username.as_deref().unwrap_or("-"), 60)),
+            Cell::new(secret),
+            Cell::new(success),
+            Cell::new(encrypted),
+            Cell::new(cell(&c.session, 20)),
+        ]);
+    }
+    let _ = writeln!(out, "{t}");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Findings per server (sessions)");
+    let mut t = new_table(
+        width,
+        &[
+            "server",
+            "proto",
+            "sessions",
+            "TLS",
+            "credentials (accepted)",
+            "clear-text AUTH",
+            "STARTTLS offered, not used",
+            "other findings",
+        ],
+    );
+    for s in servers(report) {
+        let other: Vec<String> = s
+            .findings
+            .iter()
+            .filter(|(k, _)| k.as_str() != CLEARTEXT_AUTH && k.as_str() != STARTTLS_NOT_USED)
+            .map(|(k, v)| format!("{} {v}", cell(k, 40)))
+            .collect();
+        t.add_row(vec![
+            Cell::new(s.server.to_string()),
+            Cell::new(s.protocol.name()),
+            right(s.sessions),
+            right(s.tls_sessions),
+            right(format!("{} ({})", s.credentials, s.accepted)),
+            right(s.count(CLEARTEXT_AUTH)),
+            right(s.count(STARTTLS_NOT_USED)),
+            Cell::new(if other.is_empty() {
+                "-".to_string()
+            } else {
+                other.join(", ")
+            }),
+        ]);
+    }
+    let _ = writeln!(out, "{t}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\r\nlines"), "\"two\r\nlines\"");
+        assert_eq!(csv_field(" pad"), "\" pad\"");
+        assert_eq!(csv_field("esc\x1b[31m"), "esc\\x1b[31m");
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(hashcat_mode("$cram_md5$PDE+$YQ=="), Some(10200));
+        assert_eq!(
+            hashcat_mode("78e7204603d3945eb92ff5927a4977e4:<1.2@vm>"),
+            Some(20)
+        );
+        assert_eq!(hashcat_mode("x"), None);
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1, "server", "servers"), "1 server");
+        assert_eq!(plural(0, "server", "servers"), "0 servers");
+    }
+}
