@@ -1,5 +1,6 @@
-//! Renderers of the model: tables, JSON, JSON lines. They only render; every fact comes
-//! from the model.
+//! Renderers of the model: tables, JSON, JSON lines, transcripts. They only render; every
+//! fact comes from the model.
 
 pub mod json;
 pub mod table;
+pub mod transcript;
