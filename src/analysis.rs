@@ -256,7 +256,7 @@ pub fn analyze_file(
 }
 
 /// How often (in packets) a progress callback is told the bytes read so far.
-pub const PROGRESS_EVERY: u64 = 4096;
+pub const PROGRESS_EVERY: u64 = 1024;
 
 /// `analyze_file`, telling `progress` the bytes of the (decompressed) file read so far,
 /// every `PROGRESS_EVERY` packets and once at the end.

@@ -243,26 +243,31 @@ impl Progress {
             return;
         }
         let Ok(mut bar) = self.bar.lock() else { return };
-        let bar = bar.get_or_insert_with(|| self.new_bar());
-        bar.set_position(self.done.iter().map(|d| d.load(Relaxed)).sum());
+        let position = self.done.iter().map(|d| d.load(Relaxed)).sum();
+        let bar = bar.get_or_insert_with(|| self.new_bar(position));
         bar.set_message(self.names[file].clone());
+        bar.set_position(position);
     }
 
-    fn new_bar(&self) -> indicatif::ProgressBar {
+    const BAR: &str = "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}";
+    const SPINNER: &str = "{spinner} {msg}: {bytes} read, {binary_bytes_per_sec}";
+
+    fn new_bar(&self, position: u64) -> indicatif::ProgressBar {
         use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-        let (bar, template) = match self.total {
-            Some(total) => (
-                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()),
-                "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-            ),
-            None => (
-                ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-                "{spinner} {msg}: {bytes} read, {binary_bytes_per_sec}",
-            ),
+        let template = if self.total.is_some() {
+            Self::BAR
+        } else {
+            Self::SPINNER
         };
+        // Started with what was read before it appeared, so the rate is not inflated.
+        let bar = ProgressBar::with_draw_target(self.total, ProgressDrawTarget::stderr())
+            .with_position(position)
+            .with_elapsed(self.start.elapsed());
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
+        // Keeps the spinner turning while standard input is slow.
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar
     }
 
@@ -414,4 +419,14 @@ fn print_nothing_found(report: &pcapmail::model::Report, cfg: &analysis::Config)
         list(&cfg.pop3_ports),
         list(&cfg.pop3s_ports),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn progress_templates_parse() {
+        for t in [super::Progress::BAR, super::Progress::SPINNER] {
+            assert!(indicatif::ProgressStyle::with_template(t).is_ok(), "{t}");
+        }
+    }
 }

@@ -346,7 +346,7 @@ fn sessions_table(report: &Report, opts: &TableOptions, out: &mut String) {
                 Cell::new(session_summary(s, report)),
                 Cell::new(session_state(s)),
             ],
-            2,
+            3,
         );
     }
     let _ = writeln!(out, "Sessions\n{t}\n");
