@@ -261,11 +261,16 @@ pub fn render_text(report: &Report, sessions: &[&Session], opts: &TranscriptOpti
                         .as_deref()
                         .map(|m| format!("message {m}"))
                         .unwrap_or_else(|| "message content".to_string());
-                    let size = format!(
-                        "{}, {}",
-                        plural(*lines, "line", "lines"),
+                    // BDAT chunks are not counted in lines.
+                    let size = if *lines == 0 && *bytes > 0 {
                         plural(*bytes, "byte", "bytes")
-                    );
+                    } else {
+                        format!(
+                            "{}, {}",
+                            plural(*lines, "line", "lines"),
+                            plural(*bytes, "byte", "bytes")
+                        )
+                    };
                     let data = message
                         .as_deref()
                         .and_then(|m| messages.get(m))
