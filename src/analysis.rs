@@ -252,6 +252,20 @@ pub fn analyze_file(
     cfg: &Config,
     first_id: usize,
 ) -> Result<CaptureResult, CaptureError> {
+    analyze_file_with_progress(path, cfg, first_id, &|_| {})
+}
+
+/// How often (in packets) a progress callback is told the bytes read so far.
+pub const PROGRESS_EVERY: u64 = 1024;
+
+/// `analyze_file`, telling `progress` the bytes of the (decompressed) file read so far,
+/// every `PROGRESS_EVERY` packets and once at the end.
+pub fn analyze_file_with_progress(
+    path: &Path,
+    cfg: &Config,
+    first_id: usize,
+    progress: &dyn Fn(u64),
+) -> Result<CaptureResult, CaptureError> {
     let mut reader = CaptureReader::open(path)?;
     let display = path.display().to_string();
     let mut decoder = Decoder::new(Default::default());
@@ -272,7 +286,11 @@ pub fn analyze_file(
             Decoded::UnsupportedLink(lt) if !unsupported.contains(&lt) => unsupported.push(lt),
             _ => {}
         }
+        if reader.summary().packets % PROGRESS_EVERY == 0 {
+            progress(reader.summary().file_bytes);
+        }
     }
+    progress(reader.summary().file_bytes);
     let (handler, flow_stats) = table.finish();
     let summary = reader.summary();
     let mut counters = Counters::new();
@@ -410,6 +428,16 @@ pub struct Failure {
 /// Reads every capture and builds the document. Captures that cannot be read at all are
 /// returned as failures; the others are in the report.
 pub fn analyze(paths: &[&Path], cfg: &Config) -> (Report, Vec<Failure>) {
+    analyze_with_progress(paths, cfg, &|_, _| {})
+}
+
+/// `analyze`, telling `progress(index in paths, bytes of that file read so far)` as it goes
+/// (see `analyze_file_with_progress`).
+pub fn analyze_with_progress(
+    paths: &[&Path],
+    cfg: &Config,
+    progress: &(dyn Fn(usize, u64) + Sync),
+) -> (Report, Vec<Failure>) {
     let mut report = Report {
         schema: crate::model::SCHEMA,
         tool: Tool::default(),
@@ -419,8 +447,8 @@ pub fn analyze(paths: &[&Path], cfg: &Config) -> (Report, Vec<Failure>) {
         messages: Vec::new(),
     };
     let mut failures = Vec::new();
-    for p in paths {
-        match analyze_file(p, cfg, report.sessions.len() + 1) {
+    for (i, p) in paths.iter().enumerate() {
+        match analyze_file_with_progress(p, cfg, report.sessions.len() + 1, &|b| progress(i, b)) {
             Ok(r) => {
                 report.captures.push(r.capture);
                 report.sessions.extend(r.sessions);

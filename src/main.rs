@@ -3,8 +3,8 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pcapmail::analysis::{self, Config};
 use pcapmail::model::Report;
-use pcapmail::report::{creds, extract, json, table};
-use std::io::{self, Write};
+use pcapmail::report::{creds, extract, json, table, transcript};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,6 +34,8 @@ enum Command {
     Creds(CredsArgs),
     /// Write every message as an .eml file, attachments into folders, and index.json.
     Extract(ExtractArgs),
+    /// Show the reassembled dialogue of sessions, client and server lines marked.
+    Transcript(TranscriptArgs),
 }
 
 #[derive(Args)]
@@ -69,6 +71,30 @@ struct ExtractArgs {
     /// Overwrite files of an earlier run in DIR (symlinks are replaced, never followed).
     #[arg(long)]
     force: bool,
+}
+
+#[derive(Args)]
+struct TranscriptArgs {
+    #[command(flatten)]
+    input: Input,
+    /// Only this session (an id from `analyze`, e.g. s2); may be repeated.
+    #[arg(long = "session", value_name = "ID")]
+    sessions: Vec<String>,
+    /// Show message contents instead of a one-line summary.
+    #[arg(long)]
+    full: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TranscriptFormat::Text)]
+    format: TranscriptFormat,
+    /// Mask passwords, tokens, hashes and the lines that carry them.
+    #[arg(long)]
+    redact: bool,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+enum TranscriptFormat {
+    Text,
+    Json,
 }
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
@@ -129,30 +155,9 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
             format,
             redact,
         } => {
-            let cfg = input.config();
-            let paths: Vec<&std::path::Path> = input.captures.iter().map(|p| p.as_path()).collect();
-            let (mut report, failures) = analysis::analyze(&paths, &cfg);
+            let (mut report, failures) = load(&input);
             if redact {
                 pcapmail::redact::redact(&mut report);
-            }
-            for f in &failures {
-                eprintln!("pcapmail: {}: {}", f.path, f.error);
-            }
-            if !input.quiet {
-                for c in &report.captures {
-                    for w in &c.warnings {
-                        let at = w
-                            .offset
-                            .map(|o| format!(" at offset {o}"))
-                            .unwrap_or_default();
-                        eprintln!(
-                            "pcapmail: warning: {}{}: {}",
-                            pcapmail::text::escape(&c.path),
-                            at,
-                            pcapmail::text::escape(&w.message)
-                        );
-                    }
-                }
             }
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
@@ -160,55 +165,318 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
                 Format::Json => json::write_document(&mut out, &report)?,
                 Format::Jsonl => json::write_lines(&mut out, &report)?,
                 Format::Table => {
-                    let width = None;
-                    out.write_all(
-                        table::render(&report, &table::TableOptions { width }).as_bytes(),
-                    )?
+                    out.write_all(table::render(&report, &table_options()).as_bytes())?
                 }
             }
             out.flush()?;
-            Ok(if failures.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(exit_code(&failures))
         }
+        Command::Transcript(args) => run_transcript(args),
     }
 }
 
-/// Reads the captures of `input`; prints failures and (unless `-q`) capture warnings.
+// ----- transcript ------------------------------------------------------------------------
+
+fn run_transcript(args: TranscriptArgs) -> io::Result<ExitCode> {
+    let (mut report, failures) = load(&args.input);
+    if args.redact {
+        pcapmail::redact::redact(&mut report);
+    }
+    let sessions = match transcript::select(&report, &args.sessions) {
+        Ok(s) => s,
+        Err(unknown) => {
+            let known: Vec<&str> = report.sessions.iter().map(|s| s.id.as_str()).collect();
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            };
+            eprintln!(
+                "pcapmail: no session {} in these captures (sessions: {known}; `pcapmail analyze` lists them)",
+                unknown.join(", ")
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let opts = transcript::TranscriptOptions { full: args.full };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match args.format {
+        TranscriptFormat::Text => {
+            out.write_all(transcript::render_text(&report, &sessions, &opts).as_bytes())?
+        }
+        TranscriptFormat::Json => transcript::write_json(&mut out, &report, &sessions, &opts)?,
+    }
+    out.flush()?;
+    Ok(exit_code(&failures))
+}
+
+// ----- shared by the subcommands: running the analysis, progress, problems ---------------
+
+/// Runs the analysis of `input` with a progress bar on a terminal, and tells on standard
+/// error what went wrong (unreadable captures, warnings, no mail found).
 fn load(input: &Input) -> (Report, Vec<analysis::Failure>) {
     let cfg = input.config();
     let paths: Vec<&std::path::Path> = input.captures.iter().map(|p| p.as_path()).collect();
-    let (report, failures) = analysis::analyze(&paths, &cfg);
+    let progress = Progress::new(&paths, !input.quiet && io::stderr().is_terminal());
+    let (report, failures) =
+        analysis::analyze_with_progress(&paths, &cfg, &|i, b| progress.update(i, b));
+    progress.finish();
     for f in &failures {
-        eprintln!("pcapmail: {}: {}", f.path, f.error);
+        eprintln!("pcapmail: {}", describe_failure(f));
     }
     if !input.quiet {
-        for c in &report.captures {
-            for w in &c.warnings {
-                let at = w
-                    .offset
-                    .map(|o| format!(" at offset {o}"))
-                    .unwrap_or_default();
-                eprintln!(
-                    "pcapmail: warning: {}{}: {}",
-                    pcapmail::text::escape(&c.path),
-                    at,
-                    pcapmail::text::escape(&w.message)
-                );
-            }
-        }
+        print_warnings(&report);
+        print_nothing_found(&report, &cfg);
     }
     (report, failures)
 }
 
-fn status(failures: &[analysis::Failure]) -> ExitCode {
+fn exit_code(failures: &[analysis::Failure]) -> ExitCode {
     if failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Colour only on a terminal and without NO_COLOR; the terminal's width when there is one.
+fn table_options() -> table::TableOptions {
+    let tty = io::stdout().is_terminal();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    table::TableOptions {
+        width: if tty {
+            comfy_table::Table::new().width()
+        } else {
+            None
+        },
+        color: tty && !no_color,
+    }
+}
+
+/// A progress bar on standard error, drawn only once a run has taken a moment (so short
+/// runs print nothing): bytes read of the total with rate and ETA when every input is a
+/// plain file, bytes read and rate otherwise (standard input, gzip).
+struct Progress {
+    enabled: bool,
+    start: std::time::Instant,
+    names: Vec<String>,
+    total: Option<u64>,
+    done: Vec<std::sync::atomic::AtomicU64>,
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Progress {
+    const DELAY: std::time::Duration = std::time::Duration::from_millis(300);
+
+    fn new(paths: &[&std::path::Path], enabled: bool) -> Progress {
+        let total = if enabled {
+            paths
+                .iter()
+                .map(|p| plain_file_size(p))
+                .sum::<Option<u64>>()
+        } else {
+            None
+        };
+        Progress {
+            enabled,
+            start: std::time::Instant::now(),
+            names: paths
+                .iter()
+                .map(|p| pcapmail::text::escape(&p.display().to_string()).into_owned())
+                .collect(),
+            total,
+            done: paths.iter().map(|_| Default::default()).collect(),
+            bar: Default::default(),
+        }
+    }
+
+    fn update(&self, file: usize, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.enabled {
+            return;
+        }
+        self.done[file].store(bytes, Relaxed);
+        if self.start.elapsed() < Self::DELAY {
+            return;
+        }
+        let Ok(mut bar) = self.bar.lock() else { return };
+        let position = self.done.iter().map(|d| d.load(Relaxed)).sum();
+        let bar = bar.get_or_insert_with(|| self.new_bar(position));
+        bar.set_message(self.names[file].clone());
+        bar.set_position(position);
+    }
+
+    const BAR: &str = "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}";
+    const SPINNER: &str = "{spinner} {msg}: {bytes} read, {binary_bytes_per_sec}";
+
+    fn new_bar(&self, position: u64) -> indicatif::ProgressBar {
+        use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+        let template = if self.total.is_some() {
+            Self::BAR
+        } else {
+            Self::SPINNER
+        };
+        // Started with what was read before it appeared, so the rate is not inflated.
+        let bar = ProgressBar::with_draw_target(self.total, ProgressDrawTarget::stderr())
+            .with_position(position)
+            .with_elapsed(self.start.elapsed());
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        // Keeps the spinner turning while standard input is slow.
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    }
+
+    fn finish(&self) {
+        if let Ok(Some(bar)) = self.bar.lock().as_deref() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The size of a plain, uncompressed capture file; None for standard input, pipes and
+/// gzip files (whose decompressed size is not known in advance).
+fn plain_file_size(path: &std::path::Path) -> Option<u64> {
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let mut magic = [0u8; 2];
+    let mut f = std::fs::File::open(path).ok()?;
+    if io::Read::read_exact(&mut f, &mut magic).is_ok() && magic == [0x1f, 0x8b] {
+        return None;
+    }
+    Some(meta.len())
+}
+
+/// A message about a capture that could not be read, with what to do about it.
+fn describe_failure(f: &analysis::Failure) -> String {
+    use pcapmail::capture::CaptureError;
+    use pcapmail::text::escape;
+    let path = escape(&f.path);
+    match &f.error {
+        CaptureError::Io { source, .. } => match source.kind() {
+            io::ErrorKind::NotFound => format!("{path}: no such file (check the path)"),
+            io::ErrorKind::PermissionDenied => format!(
+                "{path}: permission denied (captures written by tcpdump as root are often readable \
+                 only by root: run `sudo chown $USER {path}` or read it with sudo)"
+            ),
+            io::ErrorKind::IsADirectory => {
+                format!("{path}: is a directory (give the capture files inside it)")
+            }
+            _ => format!("{path}: cannot read: {source}"),
+        },
+        CaptureError::NotACapture { first_bytes, .. } => {
+            let kind = guess_content(first_bytes);
+            format!(
+                "{path}: not a pcap or pcapng capture{kind}; it starts with {first_bytes}. \
+                 pcapmail reads pcap and pcapng files, optionally gzip-compressed \
+                 (e.g. from `tcpdump -w FILE` or Wireshark); convert other formats with \
+                 `editcap -F pcapng IN OUT`"
+            )
+        }
+        CaptureError::Empty { .. } => {
+            format!("{path}: the file is empty (0 bytes): nothing was captured into it")
+        }
+        CaptureError::BadHeader { message, .. } => format!(
+            "{path}: looks like a capture but its file header is damaged or unsupported: {}",
+            escape(message)
+        ),
+    }
+}
+
+/// What the first bytes of a file that is not a capture look like (from the `hex |text|`
+/// preview of `CaptureError::NotACapture`).
+fn guess_content(first_bytes: &str) -> &'static str {
+    let bytes: Vec<u8> = first_bytes
+        .split('|')
+        .next()
+        .unwrap_or("")
+        .split_ascii_whitespace()
+        .filter_map(|h| u8::from_str_radix(h, 16).ok())
+        .collect();
+    let starts = |m: &[u8]| bytes.starts_with(m);
+    if starts(b"PK\x03\x04") {
+        " (it looks like a ZIP archive: unpack it first)"
+    } else if starts(b"BZh")
+        || starts(&[0xfd, b'7', b'z', b'X', b'Z'])
+        || starts(&[0x28, 0xb5, 0x2f, 0xfd])
+    {
+        " (it looks compressed with bzip2, xz or zstd: decompress it first; only gzip is read directly)"
+    } else if starts(b"%PDF") {
+        " (it looks like a PDF document)"
+    } else if starts(b"<") {
+        " (it looks like HTML or XML text)"
+    } else if starts(b"{") || starts(b"[") {
+        " (it looks like JSON text)"
+    } else if !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|&b| b == b'\n' || b == b'\r' || b == b'\t' || (0x20..0x7f).contains(&b))
+    {
+        " (it looks like text)"
+    } else {
+        ""
+    }
+}
+
+fn print_warnings(report: &pcapmail::model::Report) {
+    let mut unsupported = false;
+    for c in &report.captures {
+        for w in &c.warnings {
+            let at = w
+                .offset
+                .map(|o| format!(" at offset {o}"))
+                .unwrap_or_default();
+            eprintln!(
+                "pcapmail: warning: {}{}: {}",
+                pcapmail::text::escape(&c.path),
+                at,
+                pcapmail::text::escape(&w.message)
+            );
+            unsupported |= w.message.starts_with("unsupported link type");
+        }
+    }
+    if unsupported {
+        eprintln!(
+            "pcapmail: hint: supported link types are EN10MB (Ethernet), LINUX_SLL, LINUX_SLL2, \
+             RAW, IPV4, IPV6, NULL and LOOP; capture on an Ethernet or `any` interface \
+             (tcpdump -i any) to get one of them"
+        );
+    }
+}
+
+/// Says why nothing is reported when the captures hold no packets or no mail session.
+fn print_nothing_found(report: &pcapmail::model::Report, cfg: &analysis::Config) {
+    if !report.sessions.is_empty() || report.captures.is_empty() {
+        return;
+    }
+    let packets: u64 = report.captures.iter().map(|c| c.packets).sum();
+    if packets == 0 {
+        eprintln!("pcapmail: the capture holds no packets");
+        return;
+    }
+    let list = |p: &[u16]| p.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
+    let content = if cfg.detect {
+        ", and recognised SMTP/POP3 by content on every other port"
+    } else {
+        "; recognition by content on other ports is off (--no-detect)"
+    };
+    eprintln!(
+        "pcapmail: no SMTP or POP3 session found in {packets} packet{}. Looked at SMTP ports {} \
+         (SMTPS {}) and POP3 ports {} (POP3S {}){content}. If the mail runs on other ports, \
+         name them with --smtp-ports/--pop3-ports (e.g. --smtp-ports 25,10025)",
+        if packets == 1 { "" } else { "s" },
+        list(&cfg.smtp_ports),
+        list(&cfg.smtps_ports),
+        list(&cfg.pop3_ports),
+        list(&cfg.pop3s_ports),
+    );
 }
 
 fn run_creds(args: CredsArgs) -> io::Result<ExitCode> {
@@ -243,13 +511,13 @@ fn run_creds(args: CredsArgs) -> io::Result<ExitCode> {
         CredsFormat::Csv => creds::write_csv(&mut out, &report)?,
     }
     out.flush()?;
-    Ok(status(&failures))
+    Ok(exit_code(&failures))
 }
 
 fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
     let (report, failures) = load(&args.input);
     if report.captures.is_empty() {
-        return Ok(status(&failures));
+        return Ok(exit_code(&failures));
     }
     let opts = extract::ExtractOptions { force: args.force };
     match extract::extract(&report, &args.output, &opts) {
@@ -266,7 +534,7 @@ fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
                 outcome.attachments_written,
                 extract::INDEX_NAME
             );
-            Ok(status(&failures))
+            Ok(exit_code(&failures))
         }
         Err(e @ extract::ExtractError::Exists(_)) => {
             eprintln!("pcapmail: {}", pcapmail::text::escape(&e.to_string()));
@@ -275,6 +543,16 @@ fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
         Err(e) => {
             eprintln!("pcapmail: {}", pcapmail::text::escape(&e.to_string()));
             Ok(ExitCode::from(1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn progress_templates_parse() {
+        for t in [super::Progress::BAR, super::Progress::SPINNER] {
+            assert!(indicatif::ProgressStyle::with_template(t).is_ok(), "{t}");
         }
     }
 }

@@ -1,7 +1,8 @@
-//! Renderers of the model: tables, JSON, JSON lines. They only render; every fact comes
-//! from the model.
+//! Renderers of the model: tables, JSON, JSON lines, transcripts. They only render; every
+//! fact comes from the model.
 
 pub mod creds;
 pub mod extract;
 pub mod json;
 pub mod table;
+pub mod transcript;

@@ -1,0 +1,178 @@
+//! What a newcomer reads on standard error when something is wrong, and the exit codes of
+//! CONTRACT.md: 0 ok (also when no mail was found), 1 a capture could not be read, 2 usage.
+//! The messages are snapshots (temporary paths replaced by `<dir>`).
+
+mod common;
+
+use common::pcapgen;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn pcapmail(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pcapmail"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap()
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("pcapmail-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+    fn file(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Exit code and standard error with `dir` shown as `<dir>`.
+fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = pcapmail(args);
+    let err = String::from_utf8_lossy(&out.stderr).replace(&dir.display().to_string(), "<dir>");
+    (out.status.code(), err)
+}
+
+#[test]
+fn missing_file() {
+    let d = TempDir::new("missing");
+    let p = d.0.join("nope.pcap").display().to_string();
+    let (code, err) = run(&d.0, &["analyze", &p]);
+    assert_eq!(code, Some(1));
+    insta::assert_snapshot!(err, @"pcapmail: <dir>/nope.pcap: no such file (check the path)");
+}
+
+#[test]
+fn not_a_capture_says_what_the_first_bytes_look_like() {
+    let d = TempDir::new("notcap");
+    let html = d.file("page.pcap", b"<!DOCTYPE html><html>\n");
+    let (code, err) = run(&d.0, &["analyze", &html]);
+    assert_eq!(code, Some(1));
+    insta::assert_snapshot!(err, @"pcapmail: <dir>/page.pcap: not a pcap or pcapng capture (it looks like HTML or XML text); it starts with 3c 21 44 4f 43 54 59 50 45 20 68 74 6d 6c 3e 3c |<!DOCTYPE html><|. pcapmail reads pcap and pcapng files, optionally gzip-compressed (e.g. from `tcpdump -w FILE` or Wireshark); convert other formats with `editcap -F pcapng IN OUT`");
+    let zip = d.file("x.zip", b"PK\x03\x04\x14\x00\x00\x00");
+    let (code, err) = run(&d.0, &["transcript", &zip]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("ZIP archive"), "{err}");
+}
+
+#[test]
+fn permission_denied() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TempDir::new("perm");
+    let p = d.file(
+        "secret.pcap",
+        &std::fs::read(common::sample("smtp-auth-login.pcap")).unwrap(),
+    );
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::File::open(&p).is_ok() {
+        eprintln!("notice: running as root: a mode 000 file is readable; skipping");
+        return;
+    }
+    let (code, err) = run(&d.0, &["analyze", &p]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("secret.pcap: permission denied"), "{err}");
+    assert!(err.contains("sudo"), "{err}");
+}
+
+#[test]
+fn empty_file_and_capture_without_packets() {
+    let d = TempDir::new("empty");
+    let empty = d.file("empty.pcap", b"");
+    let (code, err) = run(&d.0, &["analyze", &empty]);
+    assert_eq!(code, Some(1));
+    insta::assert_snapshot!(err, @"pcapmail: <dir>/empty.pcap: the file is empty (0 bytes): nothing was captured into it");
+    let header_only = d.file("header.pcap", &pcapgen::pcap(1, false, false, &[]));
+    let (code, err) = run(&d.0, &["analyze", "--format", "json", &header_only]);
+    assert_eq!(code, Some(0));
+    insta::assert_snapshot!(err, @"pcapmail: the capture holds no packets");
+}
+
+#[test]
+fn unsupported_link_type() {
+    let d = TempDir::new("link");
+    let data = [0u8; 40];
+    let recs = [pcapgen::Rec {
+        sec: 1,
+        frac: 0,
+        data: &data,
+        orig: None,
+    }];
+    let f = d.file("usb.pcap", &pcapgen::pcap(189, false, false, &recs));
+    let (code, err) = run(&d.0, &["analyze", &f]);
+    assert_eq!(code, Some(0));
+    insta::assert_snapshot!(err, @r"
+    pcapmail: warning: <dir>/usb.pcap: unsupported link type LINKTYPE_189 (189): its packets were skipped
+    pcapmail: hint: supported link types are EN10MB (Ethernet), LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL and LOOP; capture on an Ethernet or `any` interface (tcpdump -i any) to get one of them
+    pcapmail: no SMTP or POP3 session found in 1 packet. Looked at SMTP ports 25,587,2525 (SMTPS 465) and POP3 ports 110 (POP3S 995), and recognised SMTP/POP3 by content on every other port. If the mail runs on other ports, name them with --smtp-ports/--pop3-ports (e.g. --smtp-ports 25,10025)
+    ");
+}
+
+#[test]
+fn no_mail_found_is_success_with_a_hint() {
+    let d = TempDir::new("nomail");
+    let f = common::sample("smtp-port-2525.pcap").display().to_string();
+    let (code, err) = run(&d.0, &["analyze", "--smtp-ports", "25", "--no-detect", &f]);
+    assert_eq!(code, Some(0));
+    insta::assert_snapshot!(err, @"pcapmail: no SMTP or POP3 session found in 27 packets. Looked at SMTP ports 25 (SMTPS 465) and POP3 ports 110 (POP3S 995); recognition by content on other ports is off (--no-detect). If the mail runs on other ports, name them with --smtp-ports/--pop3-ports (e.g. --smtp-ports 25,10025)");
+    // -q: nothing.
+    let (code, err) = run(
+        &d.0,
+        &["analyze", "-q", "--smtp-ports", "25", "--no-detect", &f],
+    );
+    assert_eq!((code, err.as_str()), (Some(0), ""));
+}
+
+#[test]
+fn one_bad_capture_among_good_ones_exits_1_but_reports_the_rest() {
+    let d = TempDir::new("mixed");
+    let good = common::sample("smtp-auth-login.pcap").display().to_string();
+    let bad = d.file("bad.pcap", b"hello");
+    let out = pcapmail(&["analyze", "--format", "json", &good, &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["sessions"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["transcript"][..],
+        &["transcript", "--format", "table", "x.pcap"],
+        &["analyze", "--smtp-ports", "smtp", "x.pcap"],
+    ] {
+        let out = pcapmail(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn a_clean_piped_run_prints_nothing_on_stderr_and_no_colour() {
+    let f = common::sample("smtp-auth-fail-then-ok.pcap")
+        .display()
+        .to_string();
+    for cmd in ["analyze", "transcript"] {
+        let out = pcapmail(&[cmd, &f]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !out.stdout.contains(&0x1b),
+            "escape sequence in piped output"
+        );
+    }
+}
