@@ -31,6 +31,15 @@ pub struct Config {
     pub flow: FlowConfig,
     pub smtp: SmtpConfig,
     pub pop3: Pop3Config,
+    /// Worker threads. With one file, more than one splits its connections across workers
+    /// (the calling thread reads and decodes, workers reassemble and dissect); with several
+    /// files, files are read in parallel. The result is the same for any value (see
+    /// [`analyze_file`] for the limits that are shared out). Default 1.
+    pub threads: usize,
+    /// Keep message and attachment bytes in the result (`Message::data`,
+    /// `Attachment::data`, for extraction). Without them memory does not grow with the
+    /// number of messages. Default true.
+    pub keep_data: bool,
 }
 
 impl Default for Config {
@@ -44,6 +53,8 @@ impl Default for Config {
             flow: FlowConfig::default(),
             smtp: SmtpConfig::default(),
             pop3: Pop3Config::default(),
+            threads: 1,
+            keep_data: true,
         }
     }
 }
@@ -213,7 +224,15 @@ impl Handler for MailHandler<'_> {
             return;
         }
         let protocol = stream.protocol();
-        let output = stream.finish();
+        let mut output = stream.finish();
+        if !self.cfg.keep_data {
+            for m in &mut output.messages {
+                m.data = None;
+                for a in &mut m.attachments {
+                    a.data = None;
+                }
+            }
+        }
         self.finished.push(Finished {
             info: *info,
             stats: *stats,
@@ -247,33 +266,58 @@ pub struct CaptureResult {
 
 /// Reads one capture file and dissects its mail traffic. Session ids are numbered from
 /// `first_id` (so several files make one document with unique ids).
+///
+/// With `cfg.threads > 1` the file's connections are split across that many worker
+/// threads by a symmetric hash of the 4-tuple; the calling thread reads, decodes and
+/// defragments, and hands each worker batches of the TCP segments of its connections.
+/// Every worker's flow table runs on the clock of the whole capture, so sessions, ids and
+/// counters are those of a single-threaded run, with two exceptions that only matter when
+/// a limit is hit: `max_connections` and `max_buffer_total` are divided among the workers
+/// (memory stays bounded by the same totals), and the `flow.peak_*` counters are the sums
+/// of the workers' peaks.
 pub fn analyze_file(
     path: &Path,
     cfg: &Config,
     first_id: usize,
 ) -> Result<CaptureResult, CaptureError> {
+    let raw = read_file(path, cfg, cfg.threads)?;
+    Ok(build_result(raw, first_id))
+}
+
+/// One file read, its sessions not yet numbered.
+struct RawResult {
+    capture: CaptureInfo,
+    finished: Vec<Finished>,
+}
+
+fn read_file(path: &Path, cfg: &Config, threads: usize) -> Result<RawResult, CaptureError> {
     let mut reader = CaptureReader::open(path)?;
     let display = path.display().to_string();
     let mut decoder = Decoder::new(Default::default());
-    let handler = MailHandler {
-        cfg,
-        finished: Vec::new(),
-        not_mail: 0,
-    };
-    let mut table = FlowTable::new(cfg.flow.clone(), handler);
     let mut unsupported: Vec<crate::capture::LinkType> = Vec::new();
-    while let Some(pkt) = reader.next_packet() {
-        let meta = ChunkMeta {
-            frame: pkt.frame,
-            ts: pkt.ts,
+    let (finished, not_mail, flow_counters) = if threads > 1 {
+        split::run(&mut reader, &mut decoder, &mut unsupported, cfg, threads)
+    } else {
+        let handler = MailHandler {
+            cfg,
+            finished: Vec::new(),
+            not_mail: 0,
         };
-        match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
-            Decoded::Tcp(seg) => table.packet(&seg, meta),
-            Decoded::UnsupportedLink(lt) if !unsupported.contains(&lt) => unsupported.push(lt),
-            _ => {}
+        let mut table = FlowTable::new(cfg.flow.clone(), handler);
+        while let Some(pkt) = reader.next_packet() {
+            let meta = ChunkMeta {
+                frame: pkt.frame,
+                ts: pkt.ts,
+            };
+            match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
+                Decoded::Tcp(seg) => table.packet(&seg, meta),
+                Decoded::UnsupportedLink(lt) if !unsupported.contains(&lt) => unsupported.push(lt),
+                _ => {}
+            }
         }
-    }
-    let (handler, flow_stats) = table.finish();
+        let (handler, flow_stats) = table.finish();
+        (handler.finished, handler.not_mail, flow_stats.counters())
+    };
     let summary = reader.summary();
     let mut counters = Counters::new();
     for (k, v) in decoder.counters().pairs() {
@@ -281,13 +325,13 @@ pub fn analyze_file(
             counters.insert(format!("decode.{k}"), v);
         }
     }
-    for (k, v) in flow_stats.counters() {
+    for (k, v) in flow_counters {
         if v != 0 {
             counters.insert(format!("flow.{k}"), v);
         }
     }
-    if handler.not_mail != 0 {
-        counters.insert("sessions.not_mail".into(), handler.not_mail);
+    if not_mail != 0 {
+        counters.insert("sessions.not_mail".into(), not_mail);
     }
     let mut warnings = summary.warnings.clone();
     for lt in unsupported {
@@ -302,7 +346,7 @@ pub fn analyze_file(
         });
     }
     let capture = CaptureInfo {
-        path: display.clone(),
+        path: display,
         format: summary.format.name().to_string(),
         gzip: summary.gzip,
         link_types: summary.link_types.iter().map(|l| l.name()).collect(),
@@ -313,8 +357,17 @@ pub fn analyze_file(
         warnings,
         counters,
     };
-    let mut finished = handler.finished;
+    Ok(RawResult { capture, finished })
+}
+
+/// Numbers the sessions of one file in capture order (first frame) from `first_id`.
+fn build_result(raw: RawResult, first_id: usize) -> CaptureResult {
+    let RawResult {
+        capture,
+        mut finished,
+    } = raw;
     finished.sort_by_key(|f| (f.info.first_frame, f.info.client.port));
+    let display = capture.path.clone();
     let mut result = CaptureResult {
         capture,
         sessions: Vec::new(),
@@ -324,7 +377,204 @@ pub fn analyze_file(
     for (i, f) in finished.into_iter().enumerate() {
         build_session(&mut result, f, format!("s{}", first_id + i), &display);
     }
-    Ok(result)
+    result
+}
+
+/// One file split by connection across worker threads.
+mod split {
+    use super::{Config, Finished, MailHandler};
+    use crate::capture::{CaptureReader, LinkType};
+    use crate::decode::{Decoded, Decoder, TcpFlags, TcpSegment};
+    use crate::flow::FlowTable;
+    use crate::model::Ts;
+    use crate::proto::ChunkMeta;
+    use std::net::IpAddr;
+    use std::sync::mpsc;
+
+    /// Segments per batch, and payload bytes per batch, before it is sent.
+    const BATCH_SEGS: usize = 1024;
+    const BATCH_BYTES: usize = 256 << 10;
+    /// Batches queued per worker: bounds the memory in flight and lets the reader run ahead.
+    const QUEUE: usize = 4;
+
+    /// A TCP segment with its payload in the batch's byte buffer.
+    struct Rec {
+        src: IpAddr,
+        dst: IpAddr,
+        sport: u16,
+        dport: u16,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        window: u16,
+        missing: u32,
+        off: u32,
+        len: u32,
+        frame: u64,
+        ts: Ts,
+        /// Latest capture time over all TCP segments up to this one (the clock a single
+        /// flow table would have).
+        now: Ts,
+    }
+
+    #[derive(Default)]
+    struct Batch {
+        recs: Vec<Rec>,
+        bytes: Vec<u8>,
+        /// The capture clock when the batch was sent.
+        now: Ts,
+    }
+
+    /// The worker of a connection: a symmetric hash of its two endpoints.
+    #[inline]
+    fn worker_of(seg: &TcpSegment<'_>, n: usize) -> usize {
+        #[inline]
+        fn ep(ip: &IpAddr, port: u16) -> u64 {
+            let x = match ip {
+                IpAddr::V4(a) => u32::from(*a) as u64,
+                IpAddr::V6(a) => {
+                    let v = u128::from(*a);
+                    (v as u64) ^ ((v >> 64) as u64).rotate_left(29)
+                }
+            };
+            (x ^ ((port as u64) << 40)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        }
+        let h = ep(&seg.src, seg.sport) ^ ep(&seg.dst, seg.dport);
+        let h = (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        ((h >> 32) as usize * n) >> 32
+    }
+
+    /// Reads the whole file; returns the finished sessions, the count of connections that
+    /// were not mail, and the summed flow counters.
+    pub(super) fn run(
+        reader: &mut CaptureReader,
+        decoder: &mut Decoder,
+        unsupported: &mut Vec<LinkType>,
+        cfg: &Config,
+        n: usize,
+    ) -> (Vec<Finished>, u64, Vec<(&'static str, u64)>) {
+        let mut flow_cfg = cfg.flow.clone();
+        flow_cfg.max_connections = (flow_cfg.max_connections / n).max(1);
+        flow_cfg.max_buffer_total = (flow_cfg.max_buffer_total / n).max(1);
+        std::thread::scope(|scope| {
+            let (back_tx, back_rx) = mpsc::channel::<Batch>();
+            let mut txs = Vec::with_capacity(n);
+            let mut handles = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
+                txs.push(tx);
+                let back = back_tx.clone();
+                let flow_cfg = flow_cfg.clone();
+                handles.push(scope.spawn(move || {
+                    let handler = MailHandler {
+                        cfg,
+                        finished: Vec::new(),
+                        not_mail: 0,
+                    };
+                    let mut table = FlowTable::new(flow_cfg, handler);
+                    for mut b in rx {
+                        for r in &b.recs {
+                            table.advance(r.now);
+                            let seg = TcpSegment {
+                                src: r.src,
+                                dst: r.dst,
+                                sport: r.sport,
+                                dport: r.dport,
+                                seq: r.seq,
+                                ack: r.ack,
+                                flags: TcpFlags(r.flags),
+                                window: r.window,
+                                payload: &b.bytes[r.off as usize..(r.off + r.len) as usize],
+                                missing: r.missing,
+                            };
+                            let meta = ChunkMeta {
+                                frame: r.frame,
+                                ts: r.ts,
+                            };
+                            table.packet(&seg, meta);
+                        }
+                        table.advance(b.now);
+                        b.recs.clear();
+                        b.bytes.clear();
+                        // The reader may be gone already; the batch is then dropped.
+                        let _ = back.send(b);
+                    }
+                    let (handler, stats) = table.finish();
+                    (handler.finished, handler.not_mail, stats.counters())
+                }));
+            }
+            drop(back_tx);
+            let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
+            let mut now = Ts(i64::MIN);
+            let send = |w: usize, batches: &mut Vec<Batch>, now: Ts| {
+                let fresh = back_rx.try_recv().unwrap_or_default();
+                let mut b = std::mem::replace(&mut batches[w], fresh);
+                b.now = now;
+                // A worker only hangs up by panicking; its panic is raised at the join.
+                let _ = txs[w].send(b);
+            };
+            while let Some(pkt) = reader.next_packet() {
+                let (frame, ts) = (pkt.frame, pkt.ts);
+                match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
+                    Decoded::Tcp(seg) => {
+                        if ts > now {
+                            now = ts;
+                        }
+                        let w = worker_of(&seg, n);
+                        let b = &mut batches[w];
+                        let off = b.bytes.len() as u32;
+                        b.bytes.extend_from_slice(seg.payload);
+                        b.recs.push(Rec {
+                            src: seg.src,
+                            dst: seg.dst,
+                            sport: seg.sport,
+                            dport: seg.dport,
+                            seq: seg.seq,
+                            ack: seg.ack,
+                            flags: seg.flags.0,
+                            window: seg.window,
+                            missing: seg.missing,
+                            off,
+                            len: seg.payload.len() as u32,
+                            frame,
+                            ts,
+                            now,
+                        });
+                        if b.recs.len() >= BATCH_SEGS || b.bytes.len() >= BATCH_BYTES {
+                            send(w, &mut batches, now);
+                        }
+                    }
+                    Decoded::UnsupportedLink(lt) if !unsupported.contains(&lt) => {
+                        unsupported.push(lt)
+                    }
+                    _ => {}
+                }
+            }
+            for w in 0..n {
+                send(w, &mut batches, now);
+            }
+            drop(txs);
+            let mut finished = Vec::new();
+            let mut not_mail = 0;
+            let mut counters: Vec<(&'static str, u64)> = Vec::new();
+            for h in handles {
+                let (f, nm, c) = match h.join() {
+                    Ok(r) => r,
+                    Err(p) => std::panic::resume_unwind(p),
+                };
+                finished.extend(f);
+                not_mail += nm;
+                if counters.is_empty() {
+                    counters = c;
+                } else {
+                    for (acc, (_, v)) in counters.iter_mut().zip(c) {
+                        acc.1 += v;
+                    }
+                }
+            }
+            (finished, not_mail, counters)
+        })
+    }
 }
 
 fn build_session(out: &mut CaptureResult, f: Finished, id: String, capture: &str) {
@@ -408,7 +658,9 @@ pub struct Failure {
 }
 
 /// Reads every capture and builds the document. Captures that cannot be read at all are
-/// returned as failures; the others are in the report.
+/// returned as failures; the others are in the report. With `cfg.threads > 1`, several
+/// files are read in parallel (one file: split by connection); ids are numbered in the
+/// order of `paths` either way.
 pub fn analyze(paths: &[&Path], cfg: &Config) -> (Report, Vec<Failure>) {
     let mut report = Report {
         schema: crate::model::SCHEMA,
@@ -419,18 +671,43 @@ pub fn analyze(paths: &[&Path], cfg: &Config) -> (Report, Vec<Failure>) {
         messages: Vec::new(),
     };
     let mut failures = Vec::new();
-    for p in paths {
-        match analyze_file(p, cfg, report.sessions.len() + 1) {
-            Ok(r) => {
-                report.captures.push(r.capture);
-                report.sessions.extend(r.sessions);
-                report.credentials.extend(r.credentials);
-                report.messages.extend(r.messages);
+    let mut add = |p: &Path, r: Result<RawResult, CaptureError>| match r {
+        Ok(raw) => {
+            let r = build_result(raw, report.sessions.len() + 1);
+            report.captures.push(r.capture);
+            report.sessions.extend(r.sessions);
+            report.credentials.extend(r.credentials);
+            report.messages.extend(r.messages);
+        }
+        Err(error) => failures.push(Failure {
+            path: p.display().to_string(),
+            error,
+        }),
+    };
+    let threads = cfg.threads.max(1);
+    if paths.len() > 1 && threads > 1 {
+        // Whole files per thread, taken in order from a shared counter.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<std::sync::Mutex<Option<Result<RawResult, CaptureError>>>> =
+            paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..threads.min(paths.len()) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(p) = paths.get(i) else { break };
+                    let r = read_file(p, cfg, 1);
+                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                });
             }
-            Err(error) => failures.push(Failure {
-                path: p.display().to_string(),
-                error,
-            }),
+        });
+        for (p, r) in paths.iter().zip(results) {
+            if let Some(r) = r.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                add(p, r);
+            }
+        }
+    } else {
+        for p in paths {
+            add(p, read_file(p, cfg, threads));
         }
     }
     (report, failures)

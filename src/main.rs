@@ -52,6 +52,10 @@ struct Input {
     /// Do not print warnings on standard error.
     #[arg(short, long)]
     quiet: bool,
+    /// Worker threads (default: the available cores). Several files are read in
+    /// parallel; a single file is split by connection. The output does not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 impl Input {
@@ -60,6 +64,10 @@ impl Input {
             smtp_ports: self.smtp_ports.clone(),
             pop3_ports: self.pop3_ports.clone(),
             detect: !self.no_detect,
+            threads: self
+                .threads
+                .map(usize::from)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             ..Config::default()
         }
     }
@@ -80,7 +88,11 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> io::Result<ExitCode> {
     match cli.command {
         Command::Analyze { input, format } => {
-            let cfg = input.config();
+            // The document does not carry message bytes: do not keep them.
+            let cfg = Config {
+                keep_data: false,
+                ..input.config()
+            };
             let paths: Vec<&std::path::Path> = input.captures.iter().map(|p| p.as_path()).collect();
             let (report, failures) = analysis::analyze(&paths, &cfg);
             for f in &failures {
