@@ -78,8 +78,16 @@ fn split_by_connection_matches_single_thread() {
     let mut base = Config::default();
     base.flow.idle_timeout_ns = 3_000_000;
     let one = doc_with(&[&p], 1, base.clone());
-    assert!(one["captures"][0]["counters"]["flow.timed_out"].as_u64().unwrap() > 10);
-    assert!(doc_with(&[&p], 2, base) == one, "with timeouts, 2 threads differ");
+    assert!(
+        one["captures"][0]["counters"]["flow.timed_out"]
+            .as_u64()
+            .unwrap()
+            > 10
+    );
+    assert!(
+        doc_with(&[&p], 2, base) == one,
+        "with timeouts, 2 threads differ"
+    );
     let _ = std::fs::remove_file(&p);
 }
 
