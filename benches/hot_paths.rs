@@ -4,7 +4,6 @@
 //! `cargo bench --bench hot_paths` (criterion; `cargo test` does not build it).
 
 #[path = "../tests/common/mailgen.rs"]
-#[allow(dead_code)]
 mod mailgen;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
