@@ -31,6 +31,15 @@ pub struct Config {
     pub flow: FlowConfig,
     pub smtp: SmtpConfig,
     pub pop3: Pop3Config,
+    /// Worker threads. With one file, more than one splits its connections across workers
+    /// (the calling thread reads and decodes, workers reassemble and dissect); with several
+    /// files, files are read in parallel. The result is the same for any value (see
+    /// [`analyze_file`] for the limits that are shared out). Default 1.
+    pub threads: usize,
+    /// Keep message and attachment bytes in the result (`Message::data`,
+    /// `Attachment::data`, for extraction). Without them memory does not grow with the
+    /// number of messages. Default true.
+    pub keep_data: bool,
 }
 
 impl Default for Config {
@@ -44,6 +53,8 @@ impl Default for Config {
             flow: FlowConfig::default(),
             smtp: SmtpConfig::default(),
             pop3: Pop3Config::default(),
+            threads: 1,
+            keep_data: true,
         }
     }
 }
@@ -112,6 +123,9 @@ struct MailHandler<'c> {
     cfg: &'c Config,
     finished: Vec<Finished>,
     not_mail: u64,
+    /// Split runs: where to report connections ignored by `classify`, and the frame
+    /// being processed (see `split`).
+    ignored: Option<split::IgnoredTx>,
 }
 
 enum Guess {
@@ -155,6 +169,44 @@ impl Handler for MailHandler<'_> {
     type Stream = MailStream;
 
     fn classify(
+        &mut self,
+        info: &ConnInfo,
+        client_prefix: &[u8],
+        server_prefix: &[u8],
+    ) -> Decision<MailStream> {
+        let d = self.decide(info, client_prefix, server_prefix);
+        if let (Decision::Ignore, Some(tx)) = (&d, &self.ignored) {
+            tx.ignored(info);
+        }
+        d
+    }
+
+    fn finished(&mut self, info: &ConnInfo, stats: &ConnStats, mut stream: MailStream) {
+        if !stream.is_mail() {
+            self.not_mail += 1;
+            return;
+        }
+        let protocol = stream.protocol();
+        let mut output = stream.finish();
+        if !self.cfg.keep_data {
+            for m in &mut output.messages {
+                m.data = None;
+                for a in &mut m.attachments {
+                    a.data = None;
+                }
+            }
+        }
+        self.finished.push(Finished {
+            info: *info,
+            stats: *stats,
+            protocol,
+            output,
+        });
+    }
+}
+
+impl MailHandler<'_> {
+    fn decide(
         &mut self,
         info: &ConnInfo,
         client_prefix: &[u8],
@@ -206,21 +258,6 @@ impl Handler for MailHandler<'_> {
             Decision::Ignore
         }
     }
-
-    fn finished(&mut self, info: &ConnInfo, stats: &ConnStats, mut stream: MailStream) {
-        if !stream.is_mail() {
-            self.not_mail += 1;
-            return;
-        }
-        let protocol = stream.protocol();
-        let output = stream.finish();
-        self.finished.push(Finished {
-            info: *info,
-            stats: *stats,
-            protocol,
-            output,
-        });
-    }
 }
 
 fn follow(
@@ -247,6 +284,15 @@ pub struct CaptureResult {
 
 /// Reads one capture file and dissects its mail traffic. Session ids are numbered from
 /// `first_id` (so several files make one document with unique ids).
+///
+/// With `cfg.threads > 1` the file's connections are split across that many worker
+/// threads by a symmetric hash of the 4-tuple; the calling thread reads, decodes and
+/// defragments, and hands each worker batches of the TCP segments of its connections.
+/// Every worker's flow table runs on the clock of the whole capture, so sessions, ids and
+/// counters are those of a single-threaded run, with two exceptions that only matter when
+/// a limit is hit: `max_connections` and `max_buffer_total` are divided among the workers
+/// (memory stays bounded by the same totals), and the `flow.peak_*` counters are the sums
+/// of the workers' peaks.
 pub fn analyze_file(
     path: &Path,
     cfg: &Config,
@@ -264,34 +310,63 @@ pub fn analyze_file_with_progress(
     path: &Path,
     cfg: &Config,
     first_id: usize,
-    progress: &dyn Fn(u64),
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<CaptureResult, CaptureError> {
+    let raw = read_file(path, cfg, cfg.threads, progress)?;
+    Ok(build_result(raw, first_id))
+}
+
+/// One file read, its sessions not yet numbered.
+struct RawResult {
+    capture: CaptureInfo,
+    finished: Vec<Finished>,
+}
+
+fn read_file(
+    path: &Path,
+    cfg: &Config,
+    threads: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<RawResult, CaptureError> {
     let mut reader = CaptureReader::open(path)?;
     let display = path.display().to_string();
     let mut decoder = Decoder::new(Default::default());
-    let handler = MailHandler {
-        cfg,
-        finished: Vec::new(),
-        not_mail: 0,
-    };
-    let mut table = FlowTable::new(cfg.flow.clone(), handler);
     let mut unsupported: Vec<crate::capture::LinkType> = Vec::new();
-    while let Some(pkt) = reader.next_packet() {
-        let meta = ChunkMeta {
-            frame: pkt.frame,
-            ts: pkt.ts,
+    let (finished, not_mail, flow_counters) = if threads > 1 {
+        split::run(
+            &mut reader,
+            &mut decoder,
+            &mut unsupported,
+            cfg,
+            threads,
+            progress,
+        )
+    } else {
+        let handler = MailHandler {
+            cfg,
+            finished: Vec::new(),
+            not_mail: 0,
+            ignored: None,
         };
-        match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
-            Decoded::Tcp(seg) => table.packet(&seg, meta),
-            Decoded::UnsupportedLink(lt) if !unsupported.contains(&lt) => unsupported.push(lt),
-            _ => {}
+        let mut table = FlowTable::new(cfg.flow.clone(), handler);
+        while let Some(pkt) = reader.next_packet() {
+            let meta = ChunkMeta {
+                frame: pkt.frame,
+                ts: pkt.ts,
+            };
+            match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
+                Decoded::Tcp(seg) => table.packet(&seg, meta),
+                Decoded::UnsupportedLink(lt) if !unsupported.contains(&lt) => unsupported.push(lt),
+                _ => {}
+            }
+            if reader.summary().packets % PROGRESS_EVERY == 0 {
+                progress(reader.summary().file_bytes);
+            }
         }
-        if reader.summary().packets % PROGRESS_EVERY == 0 {
-            progress(reader.summary().file_bytes);
-        }
-    }
+        let (handler, flow_stats) = table.finish();
+        (handler.finished, handler.not_mail, flow_stats.counters())
+    };
     progress(reader.summary().file_bytes);
-    let (handler, flow_stats) = table.finish();
     let summary = reader.summary();
     let mut counters = Counters::new();
     for (k, v) in decoder.counters().pairs() {
@@ -299,13 +374,13 @@ pub fn analyze_file_with_progress(
             counters.insert(format!("decode.{k}"), v);
         }
     }
-    for (k, v) in flow_stats.counters() {
+    for (k, v) in flow_counters {
         if v != 0 {
             counters.insert(format!("flow.{k}"), v);
         }
     }
-    if handler.not_mail != 0 {
-        counters.insert("sessions.not_mail".into(), handler.not_mail);
+    if not_mail != 0 {
+        counters.insert("sessions.not_mail".into(), not_mail);
     }
     let mut warnings = summary.warnings.clone();
     for lt in unsupported {
@@ -320,7 +395,7 @@ pub fn analyze_file_with_progress(
         });
     }
     let capture = CaptureInfo {
-        path: display.clone(),
+        path: display,
         format: summary.format.name().to_string(),
         gzip: summary.gzip,
         link_types: summary.link_types.iter().map(|l| l.name()).collect(),
@@ -331,8 +406,17 @@ pub fn analyze_file_with_progress(
         warnings,
         counters,
     };
-    let mut finished = handler.finished;
+    Ok(RawResult { capture, finished })
+}
+
+/// Numbers the sessions of one file in capture order (first frame) from `first_id`.
+fn build_result(raw: RawResult, first_id: usize) -> CaptureResult {
+    let RawResult {
+        capture,
+        mut finished,
+    } = raw;
     finished.sort_by_key(|f| (f.info.first_frame, f.info.client.port));
+    let display = capture.path.clone();
     let mut result = CaptureResult {
         capture,
         sessions: Vec::new(),
@@ -342,7 +426,340 @@ pub fn analyze_file_with_progress(
     for (i, f) in finished.into_iter().enumerate() {
         build_session(&mut result, f, format!("s{}", first_id + i), &display);
     }
-    Ok(result)
+    result
+}
+
+/// One file split by connection across worker threads.
+mod split {
+    use super::{Config, Finished, MailHandler};
+    use crate::capture::{CaptureReader, LinkType};
+    use crate::decode::{Decoded, Decoder, TcpFlags, TcpSegment};
+    use crate::flow::FlowTable;
+    use crate::model::Ts;
+    use crate::proto::ChunkMeta;
+    use std::net::IpAddr;
+    use std::sync::mpsc;
+
+    /// A connection's normalised 4-tuple.
+    type Key = ((IpAddr, u16), (IpAddr, u16));
+
+    fn key_of(a: (IpAddr, u16), b: (IpAddr, u16)) -> Key {
+        if a <= b {
+            (a, b)
+        } else {
+            (b, a)
+        }
+    }
+
+    /// From a worker to the reader.
+    enum Note {
+        /// The handler ignored this connection while processing `frame`, with the capture
+        /// clock at `now`: its table keeps a tombstone, which needs no payload.
+        Ignored { key: Key, frame: u64, now: Ts },
+        /// A worker evicted tombstones (the connection limit was hit): forget them all.
+        Reset,
+    }
+
+    /// The worker side of the ignored-connection feedback, held by its handler.
+    pub(super) struct IgnoredTx {
+        tx: mpsc::Sender<Note>,
+        frame: u64,
+        now: Ts,
+    }
+
+    impl IgnoredTx {
+        pub(super) fn ignored(&self, info: &crate::flow::ConnInfo) {
+            let key = key_of(
+                (info.client.ip, info.client.port),
+                (info.server.ip, info.server.port),
+            );
+            let _ = self.tx.send(Note::Ignored {
+                key,
+                frame: self.frame,
+                now: self.now,
+            });
+        }
+    }
+
+    /// Payload of connections the workers ignored is not copied to them: their tables hold
+    /// a tombstone, which looks at flags and sequence numbers only. The reader forgets a
+    /// connection, and sends its payload again, whenever the worker's tombstone may be
+    /// gone: on a pure SYN (it may start a new connection), after the idle timeout (on the
+    /// same clock as the worker's table), and when a worker evicted tombstones. A note that
+    /// crosses a SYN dispatched after the ignoring frame is dropped (`syn_frames` keeps the
+    /// last SYN frame per hash slot; a collision only drops a note).
+    struct Ignored {
+        map: rustc_hash::FxHashMap<Key, Ts>,
+        syn_frames: Vec<u64>,
+        timeout: i64,
+    }
+
+    const SYN_SLOTS: usize = 1 << 16;
+
+    impl Ignored {
+        fn note(&mut self, n: Note) {
+            match n {
+                Note::Ignored { key, frame, now } => {
+                    let h = sym_hash(&key.0 .0, key.0 .1, &key.1 .0, key.1 .1);
+                    if self.syn_frames[h as usize % SYN_SLOTS] <= frame {
+                        self.map.insert(key, now);
+                    }
+                }
+                Note::Reset => self.map.clear(),
+            }
+        }
+
+        /// Whether the segment's payload can be left out. `now` is the capture clock
+        /// including this segment.
+        #[inline]
+        fn skip_payload(&mut self, seg: &TcpSegment<'_>, h: u64, frame: u64, now: Ts) -> bool {
+            let pure_syn = seg.flags.syn() && !seg.flags.ack();
+            if pure_syn {
+                self.syn_frames[h as usize % SYN_SLOTS] = frame;
+            }
+            if self.map.is_empty() || (seg.payload.is_empty() && !pure_syn) {
+                return false;
+            }
+            let key = key_of((seg.src, seg.sport), (seg.dst, seg.dport));
+            if pure_syn {
+                self.map.remove(&key);
+                return false;
+            }
+            let Some(last) = self.map.get_mut(&key) else {
+                return false;
+            };
+            if now.0.saturating_sub(last.0) > self.timeout {
+                self.map.remove(&key);
+                return false;
+            }
+            *last = now;
+            true
+        }
+    }
+
+    /// Segments per batch, and payload bytes per batch, before it is sent.
+    const BATCH_SEGS: usize = 1024;
+    const BATCH_BYTES: usize = 256 << 10;
+    /// Batches queued per worker: bounds the memory in flight and lets the reader run ahead.
+    const QUEUE: usize = 4;
+
+    /// A TCP segment with its payload in the batch's byte buffer.
+    struct Rec {
+        src: IpAddr,
+        dst: IpAddr,
+        sport: u16,
+        dport: u16,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        window: u16,
+        missing: u32,
+        off: u32,
+        len: u32,
+        frame: u64,
+        ts: Ts,
+        /// Latest capture time over all TCP segments up to this one (the clock a single
+        /// flow table would have).
+        now: Ts,
+    }
+
+    #[derive(Default)]
+    struct Batch {
+        recs: Vec<Rec>,
+        bytes: Vec<u8>,
+        /// The capture clock when the batch was sent.
+        now: Ts,
+    }
+
+    /// The worker of a connection: a symmetric hash of its two endpoints.
+    #[inline]
+    fn sym_hash(a: &IpAddr, ap: u16, b: &IpAddr, bp: u16) -> u64 {
+        #[inline]
+        fn ep(ip: &IpAddr, port: u16) -> u64 {
+            let x = match ip {
+                IpAddr::V4(a) => u32::from(*a) as u64,
+                IpAddr::V6(a) => {
+                    let v = u128::from(*a);
+                    (v as u64) ^ ((v >> 64) as u64).rotate_left(29)
+                }
+            };
+            (x ^ ((port as u64) << 40)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        }
+        let h = ep(a, ap) ^ ep(b, bp);
+        (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
+    }
+
+    #[inline]
+    fn worker_of(h: u64, n: usize) -> usize {
+        ((h >> 32) as usize * n) >> 32
+    }
+
+    /// Reads the whole file; returns the finished sessions, the count of connections that
+    /// were not mail, and the summed flow counters.
+    pub(super) fn run(
+        reader: &mut CaptureReader,
+        decoder: &mut Decoder,
+        unsupported: &mut Vec<LinkType>,
+        cfg: &Config,
+        n: usize,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> (Vec<Finished>, u64, Vec<(&'static str, u64)>) {
+        let mut flow_cfg = cfg.flow.clone();
+        flow_cfg.max_connections = (flow_cfg.max_connections / n).max(1);
+        flow_cfg.max_buffer_total = (flow_cfg.max_buffer_total / n).max(1);
+        std::thread::scope(|scope| {
+            let (back_tx, back_rx) = mpsc::channel::<Batch>();
+            let (note_tx, note_rx) = mpsc::channel::<Note>();
+            let mut txs = Vec::with_capacity(n);
+            let mut handles = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
+                txs.push(tx);
+                let back = back_tx.clone();
+                let notes = note_tx.clone();
+                let flow_cfg = flow_cfg.clone();
+                handles.push(scope.spawn(move || {
+                    let handler = MailHandler {
+                        cfg,
+                        finished: Vec::new(),
+                        not_mail: 0,
+                        ignored: Some(IgnoredTx {
+                            tx: notes.clone(),
+                            frame: 0,
+                            now: Ts(i64::MIN),
+                        }),
+                    };
+                    let mut table = FlowTable::new(flow_cfg, handler);
+                    let mut evicted = 0;
+                    for mut b in rx {
+                        for r in &b.recs {
+                            table.advance(r.now);
+                            if let Some(t) = &mut table.handler_mut().ignored {
+                                t.frame = r.frame;
+                                t.now = r.now;
+                            }
+                            let seg = TcpSegment {
+                                src: r.src,
+                                dst: r.dst,
+                                sport: r.sport,
+                                dport: r.dport,
+                                seq: r.seq,
+                                ack: r.ack,
+                                flags: TcpFlags(r.flags),
+                                window: r.window,
+                                payload: &b.bytes[r.off as usize..(r.off + r.len) as usize],
+                                missing: r.missing,
+                            };
+                            let meta = ChunkMeta {
+                                frame: r.frame,
+                                ts: r.ts,
+                            };
+                            table.packet(&seg, meta);
+                        }
+                        table.advance(b.now);
+                        if table.stats().tombstones_evicted != evicted {
+                            evicted = table.stats().tombstones_evicted;
+                            let _ = notes.send(Note::Reset);
+                        }
+                        b.recs.clear();
+                        b.bytes.clear();
+                        // The reader may be gone already; the batch is then dropped.
+                        let _ = back.send(b);
+                    }
+                    let (handler, stats) = table.finish();
+                    (handler.finished, handler.not_mail, stats.counters())
+                }));
+            }
+            drop(back_tx);
+            drop(note_tx);
+            let mut ignored = Ignored {
+                map: Default::default(),
+                syn_frames: vec![0; SYN_SLOTS],
+                timeout: cfg.flow.idle_timeout_ns,
+            };
+            let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
+            let mut now = Ts(i64::MIN);
+            let send = |w: usize, batches: &mut Vec<Batch>, now: Ts, ignored: &mut Ignored| {
+                while let Ok(n) = note_rx.try_recv() {
+                    ignored.note(n);
+                }
+                let fresh = back_rx.try_recv().unwrap_or_default();
+                let mut b = std::mem::replace(&mut batches[w], fresh);
+                b.now = now;
+                // A worker only hangs up by panicking; its panic is raised at the join.
+                let _ = txs[w].send(b);
+            };
+            while let Some(pkt) = reader.next_packet() {
+                let (frame, ts) = (pkt.frame, pkt.ts);
+                match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
+                    Decoded::Tcp(seg) => {
+                        if ts > now {
+                            now = ts;
+                        }
+                        let h = sym_hash(&seg.src, seg.sport, &seg.dst, seg.dport);
+                        let w = worker_of(h, n);
+                        let payload = if ignored.skip_payload(&seg, h, frame, now) {
+                            &[][..]
+                        } else {
+                            seg.payload
+                        };
+                        let b = &mut batches[w];
+                        let off = b.bytes.len() as u32;
+                        b.bytes.extend_from_slice(payload);
+                        b.recs.push(Rec {
+                            src: seg.src,
+                            dst: seg.dst,
+                            sport: seg.sport,
+                            dport: seg.dport,
+                            seq: seg.seq,
+                            ack: seg.ack,
+                            flags: seg.flags.0,
+                            window: seg.window,
+                            missing: seg.missing,
+                            off,
+                            len: payload.len() as u32,
+                            frame,
+                            ts,
+                            now,
+                        });
+                        if b.recs.len() >= BATCH_SEGS || b.bytes.len() >= BATCH_BYTES {
+                            send(w, &mut batches, now, &mut ignored);
+                        }
+                    }
+                    Decoded::UnsupportedLink(lt) if !unsupported.contains(&lt) => {
+                        unsupported.push(lt)
+                    }
+                    _ => {}
+                }
+                if frame % super::PROGRESS_EVERY == 0 {
+                    progress(reader.summary().file_bytes);
+                }
+            }
+            for w in 0..n {
+                send(w, &mut batches, now, &mut ignored);
+            }
+            drop(txs);
+            let mut finished = Vec::new();
+            let mut not_mail = 0;
+            let mut counters: Vec<(&'static str, u64)> = Vec::new();
+            for h in handles {
+                let (f, nm, c) = match h.join() {
+                    Ok(r) => r,
+                    Err(p) => std::panic::resume_unwind(p),
+                };
+                finished.extend(f);
+                not_mail += nm;
+                if counters.is_empty() {
+                    counters = c;
+                } else {
+                    for (acc, (_, v)) in counters.iter_mut().zip(c) {
+                        acc.1 += v;
+                    }
+                }
+            }
+            (finished, not_mail, counters)
+        })
+    }
 }
 
 fn build_session(out: &mut CaptureResult, f: Finished, id: String, capture: &str) {
@@ -426,7 +843,9 @@ pub struct Failure {
 }
 
 /// Reads every capture and builds the document. Captures that cannot be read at all are
-/// returned as failures; the others are in the report.
+/// returned as failures; the others are in the report. With `cfg.threads > 1`, several
+/// files are read in parallel (one file: split by connection); ids are numbered in the
+/// order of `paths` either way.
 pub fn analyze(paths: &[&Path], cfg: &Config) -> (Report, Vec<Failure>) {
     analyze_with_progress(paths, cfg, &|_, _| {})
 }
@@ -447,18 +866,43 @@ pub fn analyze_with_progress(
         messages: Vec::new(),
     };
     let mut failures = Vec::new();
-    for (i, p) in paths.iter().enumerate() {
-        match analyze_file_with_progress(p, cfg, report.sessions.len() + 1, &|b| progress(i, b)) {
-            Ok(r) => {
-                report.captures.push(r.capture);
-                report.sessions.extend(r.sessions);
-                report.credentials.extend(r.credentials);
-                report.messages.extend(r.messages);
+    let mut add = |p: &Path, r: Result<RawResult, CaptureError>| match r {
+        Ok(raw) => {
+            let r = build_result(raw, report.sessions.len() + 1);
+            report.captures.push(r.capture);
+            report.sessions.extend(r.sessions);
+            report.credentials.extend(r.credentials);
+            report.messages.extend(r.messages);
+        }
+        Err(error) => failures.push(Failure {
+            path: p.display().to_string(),
+            error,
+        }),
+    };
+    let threads = cfg.threads.max(1);
+    if paths.len() > 1 && threads > 1 {
+        // Whole files per thread, taken in order from a shared counter.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<std::sync::Mutex<Option<Result<RawResult, CaptureError>>>> =
+            paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..threads.min(paths.len()) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(p) = paths.get(i) else { break };
+                    let r = read_file(p, cfg, 1, &|b| progress(i, b));
+                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                });
             }
-            Err(error) => failures.push(Failure {
-                path: p.display().to_string(),
-                error,
-            }),
+        });
+        for (p, r) in paths.iter().zip(results) {
+            if let Some(r) = r.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                add(p, r);
+            }
+        }
+    } else {
+        for (i, p) in paths.iter().enumerate() {
+            add(p, read_file(p, cfg, threads, &|b| progress(i, b)));
         }
     }
     (report, failures)

@@ -121,6 +121,10 @@ struct Input {
     /// Do not print warnings on standard error.
     #[arg(short, long)]
     quiet: bool,
+    /// Worker threads (default: the available cores). Several files are read in
+    /// parallel; a single file is split by connection. The output does not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 impl Input {
@@ -129,6 +133,10 @@ impl Input {
             smtp_ports: self.smtp_ports.clone(),
             pop3_ports: self.pop3_ports.clone(),
             detect: !self.no_detect,
+            threads: self
+                .threads
+                .map(usize::from)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             ..Config::default()
         }
     }
@@ -155,7 +163,8 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
             format,
             redact,
         } => {
-            let (mut report, failures) = load(&input);
+            // The document does not carry message bytes: do not keep them.
+            let (mut report, failures) = load(&input, false);
             if redact {
                 pcapmail::redact::redact(&mut report);
             }
@@ -178,7 +187,8 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
 // ----- transcript ------------------------------------------------------------------------
 
 fn run_transcript(args: TranscriptArgs) -> io::Result<ExitCode> {
-    let (mut report, failures) = load(&args.input);
+    // Message bytes are shown only with --full.
+    let (mut report, failures) = load(&args.input, args.full);
     if args.redact {
         pcapmail::redact::redact(&mut report);
     }
@@ -215,8 +225,11 @@ fn run_transcript(args: TranscriptArgs) -> io::Result<ExitCode> {
 
 /// Runs the analysis of `input` with a progress bar on a terminal, and tells on standard
 /// error what went wrong (unreadable captures, warnings, no mail found).
-fn load(input: &Input) -> (Report, Vec<analysis::Failure>) {
-    let cfg = input.config();
+fn load(input: &Input, keep_data: bool) -> (Report, Vec<analysis::Failure>) {
+    let cfg = Config {
+        keep_data,
+        ..input.config()
+    };
     let paths: Vec<&std::path::Path> = input.captures.iter().map(|p| p.as_path()).collect();
     let progress = Progress::new(&paths, !input.quiet && io::stderr().is_terminal());
     let (report, failures) =
@@ -480,7 +493,7 @@ fn print_nothing_found(report: &pcapmail::model::Report, cfg: &analysis::Config)
 }
 
 fn run_creds(args: CredsArgs) -> io::Result<ExitCode> {
-    let (mut report, failures) = load(&args.input);
+    let (mut report, failures) = load(&args.input, false);
     if let Some(path) = &args.hashcat {
         let mut text = String::new();
         for line in creds::hashcat_lines(&report) {
@@ -515,7 +528,7 @@ fn run_creds(args: CredsArgs) -> io::Result<ExitCode> {
 }
 
 fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
-    let (report, failures) = load(&args.input);
+    let (report, failures) = load(&args.input, true);
     if report.captures.is_empty() {
         return Ok(exit_code(&failures));
     }

@@ -167,6 +167,16 @@ impl<H: Handler> FlowTable<H> {
         }
     }
 
+    /// Moves the table's clock to `ts` (if later) and expires idle entries, as a packet of
+    /// another table would in a single-table run. Lets tables that each see a share of a
+    /// capture (split by connection across threads) keep the same clock as one table.
+    pub fn advance(&mut self, ts: crate::model::Ts) {
+        if ts.0 > self.now {
+            self.now = ts.0;
+            self.expire_idle();
+        }
+    }
+
     /// Ends every open connection ([`EndReason::EndOfCapture`]) in order of first frame,
     /// flushing holes as gaps, and returns the handler and the counters.
     pub fn finish(mut self) -> (H, FlowStats) {

@@ -77,4 +77,5 @@ pub fn zeek_log(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> 
     rows
 }
 
+pub mod mailgen;
 pub mod pcapgen;

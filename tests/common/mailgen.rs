@@ -1,0 +1,607 @@
+//! A synthetic but protocol-correct Ethernet pcap: many concurrent TCP connections in a
+//! shuffled interleaving, mixing SMTP sessions (AUTH PLAIN with and without initial
+//! response, LOGIN with and without, CRAM-MD5, XOAUTH2, a failed attempt then success, no
+//! AUTH with pipelining; messages with base64 attachments), POP3 sessions (USER/PASS, APOP,
+//! AUTH PLAIN, AUTH LOGIN; one or two RETRs) and non-mail traffic (HTTP downloads, TLS-like
+//! bulk on 443, DNS over UDP), over IPv4 and IPv6, with optional capture loss, reordering,
+//! duplicates and IPv4 fragmentation.
+//!
+//! Used by `examples/gen-capture.rs` (benchmarks) and by the tests (small captures), so it
+//! depends only on the crate's own dependencies. Deterministic for a given configuration.
+#![allow(dead_code)]
+
+use std::io::{self, Write};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenConfig {
+    /// Stop once the file holds this many bytes (the last connections are cut off there,
+    /// as in a real capture).
+    pub size_bytes: u64,
+    /// Share of application payload bytes that are SMTP/POP3 (0..=100).
+    pub mail_percent: u64,
+    /// Connections open at once.
+    pub concurrent: usize,
+    /// Probability that a data segment is missing from the capture.
+    pub loss: f64,
+    /// Probability that a data segment is delivered after the next one of its connection.
+    pub reorder: f64,
+    /// Probability that a data segment appears twice (retransmission).
+    pub duplicate: f64,
+    /// Probability that an IPv4 data segment is split into two IP fragments.
+    pub fragment: f64,
+    /// Every n-th connection is IPv6 (0: none).
+    pub ipv6_every: u64,
+    /// Largest attachment (bytes before base64) of a generated message.
+    pub max_attachment: usize,
+    pub seed: u64,
+}
+
+impl Default for GenConfig {
+    fn default() -> Self {
+        GenConfig {
+            size_bytes: 100 << 20,
+            mail_percent: 10,
+            concurrent: 500,
+            loss: 0.0,
+            reorder: 0.0,
+            duplicate: 0.0,
+            fragment: 0.0,
+            ipv6_every: 7,
+            max_attachment: 150_000,
+            seed: 1,
+        }
+    }
+}
+
+/// What was generated.
+#[derive(Debug, Clone, Default)]
+pub struct GenStats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub connections: u64,
+    pub smtp_sessions: u64,
+    pub pop3_sessions: u64,
+    pub mail_bytes: u64,
+    pub other_bytes: u64,
+}
+
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+const MSS: usize = 1448;
+
+pub fn b64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(data.len() * 4 / 3 + 4);
+    for c in data.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        s.push(T[(n >> 18) as usize & 63] as char);
+        s.push(T[(n >> 12) as usize & 63] as char);
+        s.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        s.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    s
+}
+
+fn hmac_md5_hex(key: &[u8], msg: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..16].copy_from_slice(&Md5::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Md5::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(msg);
+    let mut outer = Md5::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    hex::encode(outer.finalize())
+}
+
+fn message(rng: &mut Rng, n: u64, attach: usize) -> Vec<u8> {
+    let mut m = format!(
+        "From: Sender {n} <sender{n}@example.test>\r\nTo: rcpt{n}@example.test\r\nSubject: Report {n}\r\n\
+Message-ID: <gen-{n}@example.test>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b{n}\"\r\n\r\n--b{n}\r\nContent-Type: text/plain\r\n\r\n\
+Hello,\r\n.this line starts with a dot\r\nregards\r\n--b{n}\r\nContent-Type: application/octet-stream\r\n\
+Content-Disposition: attachment; filename=\"data{n}.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    )
+    .into_bytes();
+    let data: Vec<u8> = (0..attach).map(|_| rng.next() as u8).collect();
+    let enc = b64(&data);
+    for line in enc.as_bytes().chunks(76) {
+        m.extend_from_slice(line);
+        m.extend_from_slice(b"\r\n");
+    }
+    m.extend_from_slice(format!("--b{n}--\r\n").as_bytes());
+    m
+}
+
+fn dot_stuff(m: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(m.len() + 16);
+    let mut at_start = true;
+    for &b in m {
+        if at_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_start = b == b'\n';
+    }
+    out
+}
+
+type Writes = Vec<(bool, Vec<u8>)>;
+
+fn smtp(rng: &mut Rng, n: u64, max_attach: usize) -> Writes {
+    let mut w: Writes = Vec::new();
+    let mut s = |c: bool, t: &str| w.push((c, t.as_bytes().to_vec()));
+    s(false, "220 mx.example.test ESMTP ready\r\n");
+    s(true, &format!("EHLO client{n}.example.test\r\n"));
+    s(
+        false,
+        "250-mx.example.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n\
+250-AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2\r\n250 8BITMIME\r\n",
+    );
+    let (user, pw) = (format!("user{n}"), format!("pw-{n}"));
+    let ok = "235 2.7.0 Authentication successful\r\n";
+    let mut pipelined = false;
+    match n % 8 {
+        0 => {
+            s(true, "AUTH LOGIN\r\n");
+            s(false, "334 VXNlcm5hbWU6\r\n");
+            s(true, &format!("{}\r\n", b64(user.as_bytes())));
+            s(false, "334 UGFzc3dvcmQ6\r\n");
+            s(true, &format!("{}\r\n", b64(pw.as_bytes())));
+            s(false, ok);
+        }
+        1 => {
+            let ir = b64(format!("\0{user}\0{pw}").as_bytes());
+            s(true, &format!("AUTH PLAIN {ir}\r\n"));
+            s(false, ok);
+        }
+        2 => {
+            s(true, "AUTH PLAIN\r\n");
+            s(false, "334 \r\n");
+            s(
+                true,
+                &format!("{}\r\n", b64(format!("\0{user}\0{pw}").as_bytes())),
+            );
+            s(false, ok);
+        }
+        3 => {
+            let challenge = format!("<{n}.1764000000@mx.example.test>");
+            s(true, "AUTH CRAM-MD5\r\n");
+            s(false, &format!("334 {}\r\n", b64(challenge.as_bytes())));
+            let digest = hmac_md5_hex(pw.as_bytes(), challenge.as_bytes());
+            s(
+                true,
+                &format!("{}\r\n", b64(format!("{user} {digest}").as_bytes())),
+            );
+            s(false, ok);
+        }
+        4 => {
+            let ir = format!("user={user}@example.test\x01auth=Bearer tok{n}\x01\x01");
+            s(true, &format!("AUTH XOAUTH2 {}\r\n", b64(ir.as_bytes())));
+            s(false, ok);
+        }
+        5 => {
+            s(true, &format!("AUTH LOGIN {}\r\n", b64(user.as_bytes())));
+            s(false, "334 UGFzc3dvcmQ6\r\n");
+            s(true, &format!("{}\r\n", b64(pw.as_bytes())));
+            s(false, ok);
+        }
+        6 => pipelined = true,
+        _ => {
+            let bad = b64(format!("\0{user}\0wrong").as_bytes());
+            s(true, &format!("AUTH PLAIN {bad}\r\n"));
+            s(false, "535 5.7.8 Authentication credentials invalid\r\n");
+            let ir = b64(format!("\0{user}\0{pw}").as_bytes());
+            s(true, &format!("AUTH PLAIN {ir}\r\n"));
+            s(false, ok);
+        }
+    }
+    if pipelined {
+        s(
+            true,
+            &format!(
+                "MAIL FROM:<sender{n}@example.test>\r\nRCPT TO:<rcpt{n}@example.test>\r\nDATA\r\n"
+            ),
+        );
+        s(
+            false,
+            "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n",
+        );
+    } else {
+        s(true, &format!("MAIL FROM:<sender{n}@example.test>\r\n"));
+        s(false, "250 2.1.0 Ok\r\n");
+        s(true, &format!("RCPT TO:<rcpt{n}@example.test>\r\n"));
+        s(false, "250 2.1.5 Ok\r\n");
+        s(true, "DATA\r\n");
+        s(false, "354 End data with <CR><LF>.<CR><LF>\r\n");
+    }
+    let size = 2_000 + rng.below(max_attach.max(1) as u64) as usize;
+    let mut body = dot_stuff(&message(rng, n, size));
+    body.extend_from_slice(b".\r\n");
+    w.push((true, body));
+    w.push((false, b"250 2.0.0 Ok: queued\r\n".to_vec()));
+    w.push((true, b"QUIT\r\n".to_vec()));
+    w.push((false, b"221 2.0.0 Bye\r\n".to_vec()));
+    w
+}
+
+fn pop3(rng: &mut Rng, n: u64, max_attach: usize) -> Writes {
+    let mut w: Writes = Vec::new();
+    let mut s = |c: bool, t: &str| w.push((c, t.as_bytes().to_vec()));
+    let stamp = format!("<{n}.1764000000@pop.example.test>");
+    s(false, &format!("+OK POP3 ready {stamp}\r\n"));
+    let (user, pw) = (format!("user{n}"), format!("pw-{n}"));
+    match n % 4 {
+        0 => {
+            s(true, &format!("USER {user}\r\n"));
+            s(false, "+OK\r\n");
+            s(true, &format!("PASS {pw}\r\n"));
+        }
+        1 => {
+            use md5::{Digest, Md5};
+            let d = hex::encode(Md5::digest(format!("{stamp}{pw}").as_bytes()));
+            s(true, &format!("APOP {user} {d}\r\n"));
+        }
+        2 => {
+            s(true, "AUTH PLAIN\r\n");
+            s(false, "+ \r\n");
+            s(
+                true,
+                &format!("{}\r\n", b64(format!("\0{user}\0{pw}").as_bytes())),
+            );
+        }
+        _ => {
+            s(true, "AUTH LOGIN\r\n");
+            s(false, "+ VXNlcm5hbWU6\r\n");
+            s(true, &format!("{}\r\n", b64(user.as_bytes())));
+            s(false, "+ UGFzc3dvcmQ6\r\n");
+            s(true, &format!("{}\r\n", b64(pw.as_bytes())));
+        }
+    }
+    s(false, "+OK Logged in.\r\n");
+    let count = 1 + (n / 4) % 2;
+    s(true, "STAT\r\n");
+    s(false, &format!("+OK {count} 1000\r\n"));
+    for i in 1..=count {
+        w.push((true, format!("RETR {i}\r\n").into_bytes()));
+        let size = 5_000 + rng.below(2 * max_attach.max(1) as u64 / count) as usize;
+        let mut body = b"+OK message follows\r\n".to_vec();
+        body.extend_from_slice(&dot_stuff(&message(rng, n * 16 + i, size)));
+        body.extend_from_slice(b".\r\n");
+        w.push((false, body));
+    }
+    w.push((true, b"QUIT\r\n".to_vec()));
+    w.push((false, b"+OK Logging out.\r\n".to_vec()));
+    w
+}
+
+fn http(rng: &mut Rng, n: u64) -> Writes {
+    let size = 50_000 + rng.below(2_000_000) as usize;
+    let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").into_bytes();
+    resp.extend((0..size).map(|i| (i as u64 ^ n) as u8));
+    vec![
+        (
+            true,
+            format!("GET /file{n} HTTP/1.1\r\nHost: www.example.test\r\n\r\n").into_bytes(),
+        ),
+        (false, resp),
+    ]
+}
+
+fn tls(rng: &mut Rng) -> Writes {
+    let up = 500 + rng.below(5_000) as usize;
+    let down = 20_000 + rng.below(1_500_000) as usize;
+    let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00];
+    hello.extend((0..up).map(|_| rng.next() as u8));
+    vec![
+        (true, hello),
+        (false, (0..down).map(|i| (i * 7) as u8).collect()),
+    ]
+}
+
+/// One scripted TCP connection: a list of (from_client, bytes) application writes.
+struct Conn {
+    client: ([u8; 4], u16),
+    server: ([u8; 4], u16),
+    v6: bool,
+    writes: Writes,
+    /// Index of the next write, and offset inside it.
+    next: usize,
+    off: usize,
+    seq: [u32; 2],
+    state: u8, // 0: SYN, 1: SYN-ACK, 2: ACK, 3: data, 4: FIN c, 5: FIN s, 6: last ACK
+    pending_swap: Option<Vec<Vec<u8>>>,
+}
+
+fn v6(a: [u8; 4]) -> [u8; 16] {
+    let mut x = [0u8; 16];
+    x[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    x[12..].copy_from_slice(&a);
+    x
+}
+
+fn tcp_frame(c: &Conn, from_client: bool, flags: u8, payload: &[u8]) -> Vec<u8> {
+    use etherparse::PacketBuilder;
+    let (src, dst) = if from_client {
+        (c.client, c.server)
+    } else {
+        (c.server, c.client)
+    };
+    let (seq, ack) = if from_client {
+        (c.seq[0], c.seq[1])
+    } else {
+        (c.seq[1], c.seq[0])
+    };
+    let eth = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let mut b = if c.v6 {
+        eth.ipv6(v6(src.0), v6(dst.0), 64)
+            .tcp(src.1, dst.1, seq, 64240)
+    } else {
+        eth.ipv4(src.0, dst.0, 64).tcp(src.1, dst.1, seq, 64240)
+    };
+    if flags & 0x02 != 0 {
+        b = b.syn();
+    }
+    if flags & 0x10 != 0 {
+        b = b.ack(ack);
+    }
+    if flags & 0x01 != 0 {
+        b = b.fin();
+    }
+    if flags & 0x08 != 0 {
+        b = b.psh();
+    }
+    let mut v = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut v, payload).unwrap();
+    v
+}
+
+/// Splits an Ethernet + IPv4 (no options) frame into two IP fragments.
+fn fragment(frame: &[u8], id: u16) -> Vec<Vec<u8>> {
+    let ip = &frame[14..];
+    let body = &ip[20..];
+    if body.len() < 48 {
+        return vec![frame.to_vec()];
+    }
+    let cut = (body.len() / 2) & !7;
+    let mut out = Vec::new();
+    for (off, part, more) in [(0, &body[..cut], true), (cut, &body[cut..], false)] {
+        let mut h = ip[..20].to_vec();
+        h[2..4].copy_from_slice(&((20 + part.len()) as u16).to_be_bytes());
+        h[4..6].copy_from_slice(&id.to_be_bytes());
+        let ff = ((off / 8) as u16) | if more { 0x2000 } else { 0 };
+        h[6..8].copy_from_slice(&ff.to_be_bytes());
+        h[10..12].copy_from_slice(&[0, 0]);
+        let mut sum = 0u32;
+        for w in h.chunks(2) {
+            sum += u16::from_be_bytes([w[0], w[1]]) as u32;
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        h[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        let mut f = frame[..14].to_vec();
+        f.extend_from_slice(&h);
+        f.extend_from_slice(part);
+        out.push(f);
+    }
+    out
+}
+
+struct Writer<W: Write> {
+    out: W,
+    ts_us: u64,
+    stats: GenStats,
+}
+
+impl<W: Write> Writer<W> {
+    fn packet(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.ts_us += 7;
+        let sec = (self.ts_us / 1_000_000) as u32 + 1_764_000_000;
+        let usec = (self.ts_us % 1_000_000) as u32;
+        let len = frame.len() as u32;
+        let mut hdr = [0u8; 16];
+        for (i, v) in [sec, usec, len, len].into_iter().enumerate() {
+            hdr[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        self.out.write_all(&hdr)?;
+        self.out.write_all(frame)?;
+        self.stats.bytes += 16 + frame.len() as u64;
+        self.stats.packets += 1;
+        Ok(())
+    }
+}
+
+/// Writes a capture to `out`.
+pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> io::Result<GenStats> {
+    let mut rng = Rng(cfg.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut w = Writer {
+        out,
+        ts_us: 0,
+        stats: GenStats::default(),
+    };
+    // pcap header: microseconds, Ethernet.
+    let mut hdr = Vec::with_capacity(24);
+    hdr.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    hdr.extend_from_slice(&2u16.to_le_bytes());
+    hdr.extend_from_slice(&4u16.to_le_bytes());
+    hdr.extend_from_slice(&[0; 8]);
+    hdr.extend_from_slice(&65535u32.to_le_bytes());
+    hdr.extend_from_slice(&1u32.to_le_bytes());
+    w.out.write_all(&hdr)?;
+    w.stats.bytes = 24;
+    let mut conns: Vec<Conn> = Vec::new();
+    let mut n = 0u64;
+    let mut ip_id = 0u16;
+    let (mut mail_bytes, mut other_bytes) = (0u64, 0u64);
+    while w.stats.bytes < cfg.size_bytes {
+        while conns.len() < cfg.concurrent.max(1) {
+            n += 1;
+            // Keep mail at roughly mail_percent of the bytes.
+            let want_mail = (mail_bytes * 100) < (mail_bytes + other_bytes) * cfg.mail_percent;
+            let (port, writes) = if want_mail || (n == 1 && cfg.mail_percent > 0) {
+                if rng.below(3) == 0 {
+                    w.stats.pop3_sessions += 1;
+                    (110, pop3(&mut rng, n, cfg.max_attachment))
+                } else {
+                    w.stats.smtp_sessions += 1;
+                    let port = if n % 5 == 0 { 587 } else { 25 };
+                    (port, smtp(&mut rng, n, cfg.max_attachment))
+                }
+            } else {
+                match rng.below(3) {
+                    0 => (80, http(&mut rng, n)),
+                    _ => (443, tls(&mut rng)),
+                }
+            };
+            let total: u64 = writes.iter().map(|(_, b)| b.len() as u64).sum();
+            if port == 25 || port == 587 || port == 110 {
+                mail_bytes += total
+            } else {
+                other_bytes += total
+            }
+            // Client address and port from the connection number: no tuple is reused.
+            let c = (n % 60000) as u16;
+            let m = n / 60000;
+            conns.push(Conn {
+                client: ([10, (m >> 8) as u8, m as u8, (n % 250) as u8 + 1], 1024 + c),
+                server: ([192, 0, 2, (port % 250) as u8 + 1], port),
+                v6: cfg.ipv6_every > 0 && n % cfg.ipv6_every == 0,
+                writes,
+                next: 0,
+                off: 0,
+                seq: [rng.next() as u32, rng.next() as u32],
+                state: 0,
+                pending_swap: None,
+            });
+        }
+        // DNS noise: one UDP query now and then.
+        if rng.below(50) == 0 {
+            use etherparse::PacketBuilder;
+            let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 3])
+                .ipv4([10, 0, 0, 9], [192, 0, 2, 53], 64)
+                .udp(5353, 53);
+            let mut v = Vec::new();
+            b.write(&mut v, &[0u8; 40]).unwrap();
+            w.packet(&v)?;
+        }
+        let k = rng.below(conns.len() as u64) as usize;
+        let c = &mut conns[k];
+        match c.state {
+            0 => {
+                w.packet(&tcp_frame(c, true, 0x02, &[]))?;
+                c.seq[0] = c.seq[0].wrapping_add(1);
+                c.state = 1;
+            }
+            1 => {
+                w.packet(&tcp_frame(c, false, 0x12, &[]))?;
+                c.seq[1] = c.seq[1].wrapping_add(1);
+                c.state = 2;
+            }
+            2 => {
+                w.packet(&tcp_frame(c, true, 0x10, &[]))?;
+                c.state = 3;
+            }
+            3 => {
+                // A held segment goes out after the next one: reordered on the wire.
+                let held = c.pending_swap.take();
+                if c.next >= c.writes.len() {
+                    for f in held.into_iter().flatten() {
+                        w.packet(&f)?;
+                    }
+                    c.state = 4;
+                    continue;
+                }
+                let (from_client, ref data) = c.writes[c.next];
+                let end = (c.off + MSS).min(data.len());
+                let f = tcp_frame(c, from_client, 0x18, &data[c.off..end]);
+                let idx = if from_client { 0 } else { 1 };
+                c.seq[idx] = c.seq[idx].wrapping_add((end - c.off) as u32);
+                c.off = end;
+                if c.off >= data.len() {
+                    c.next += 1;
+                    c.off = 0;
+                }
+                let frames = if !c.v6 && rng.chance(cfg.fragment) {
+                    ip_id = ip_id.wrapping_add(1);
+                    fragment(&f, ip_id)
+                } else {
+                    vec![f]
+                };
+                if rng.chance(cfg.loss) {
+                    // lost on the capture path
+                } else if held.is_none() && rng.chance(cfg.reorder) && c.next < c.writes.len() {
+                    c.pending_swap = Some(frames);
+                    continue;
+                } else {
+                    let dup = rng.chance(cfg.duplicate);
+                    for f in &frames {
+                        w.packet(f)?;
+                    }
+                    if dup {
+                        for f in &frames {
+                            w.packet(f)?;
+                        }
+                    }
+                }
+                for f in held.into_iter().flatten() {
+                    w.packet(&f)?;
+                }
+                if rng.below(2) == 0 {
+                    w.packet(&tcp_frame(c, !from_client, 0x10, &[]))?;
+                }
+            }
+            4 => {
+                w.packet(&tcp_frame(c, true, 0x11, &[]))?;
+                c.seq[0] = c.seq[0].wrapping_add(1);
+                c.state = 5;
+            }
+            5 => {
+                w.packet(&tcp_frame(c, false, 0x11, &[]))?;
+                c.seq[1] = c.seq[1].wrapping_add(1);
+                c.state = 6;
+            }
+            _ => {
+                w.packet(&tcp_frame(c, true, 0x10, &[]))?;
+                conns.swap_remove(k);
+            }
+        }
+    }
+    w.out.flush()?;
+    w.stats.connections = n;
+    w.stats.mail_bytes = mail_bytes;
+    w.stats.other_bytes = other_bytes;
+    Ok(w.stats)
+}

@@ -1,0 +1,121 @@
+//! A capture split by connection across worker threads gives the single-threaded result:
+//! same sessions, ids, credentials, messages and counters (except the per-worker peaks).
+//! Also the CI smoke test of the benchmark generator: a small generated capture with loss,
+//! reordering, duplicates, IP fragments and IPv6 through the whole pipeline.
+
+mod common;
+
+use common::mailgen::{generate, GenConfig};
+use pcapmail::analysis::{analyze, Config};
+use std::path::{Path, PathBuf};
+
+fn capture(name: &str, cfg: &GenConfig) -> PathBuf {
+    let p = std::env::temp_dir().join(format!(
+        "pcapmail-threads-{}-{name}.pcap",
+        std::process::id()
+    ));
+    let f = std::fs::File::create(&p).unwrap();
+    generate(cfg, std::io::BufWriter::new(f)).unwrap();
+    p
+}
+
+/// The report as JSON without the counters that depend on the split.
+fn doc(paths: &[&Path], threads: usize) -> serde_json::Value {
+    doc_with(paths, threads, Config::default())
+}
+
+fn doc_with(paths: &[&Path], threads: usize, base: Config) -> serde_json::Value {
+    let cfg = Config { threads, ..base };
+    let (report, failures) = analyze(paths, &cfg);
+    assert!(failures.is_empty());
+    let mut v = serde_json::to_value(&report).unwrap();
+    for c in v["captures"].as_array_mut().unwrap() {
+        let counters = c["counters"].as_object_mut().unwrap();
+        counters.remove("flow.peak_entries");
+        counters.remove("flow.peak_buffered");
+    }
+    v
+}
+
+#[test]
+fn split_by_connection_matches_single_thread() {
+    let gen = GenConfig {
+        size_bytes: 6 << 20,
+        mail_percent: 60,
+        concurrent: 300,
+        loss: 0.002,
+        reorder: 0.02,
+        duplicate: 0.01,
+        fragment: 0.02,
+        ipv6_every: 5,
+        max_attachment: 20_000,
+        seed: 7,
+    };
+    let p = capture("mixed", &gen);
+    let one = doc(&[&p], 1);
+    let sessions = one["sessions"].as_array().unwrap();
+    let creds = one["credentials"].as_array().unwrap();
+    let counters = &one["captures"][0]["counters"];
+    // The generator's variety reached the dissectors.
+    assert!(sessions.len() > 50, "{} sessions", sessions.len());
+    assert!(creds.len() > 40, "{} credentials", creds.len());
+    assert!(one["messages"].as_array().unwrap().len() > 40);
+    for mech in ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "USER", "APOP"] {
+        assert!(
+            creds.iter().any(|c| c["mechanism"] == mech),
+            "no {mech} credential"
+        );
+    }
+    assert!(counters["decode.reassembled"].as_u64().unwrap() > 0);
+    assert!(sessions.iter().any(|s| s["client"]["ip"]
+        .as_str()
+        .is_some_and(|ip| ip.contains(':'))));
+    for threads in [2, 3, 8] {
+        assert!(doc(&[&p], threads) == one, "{threads} threads differ");
+    }
+    // Idle timeouts in the middle of the capture (it spans about a second): every worker
+    // runs on the capture's clock, so connections time out as in one table.
+    let mut base = Config::default();
+    base.flow.idle_timeout_ns = 3_000_000;
+    let one = doc_with(&[&p], 1, base.clone());
+    assert!(
+        one["captures"][0]["counters"]["flow.timed_out"]
+            .as_u64()
+            .unwrap()
+            > 10
+    );
+    assert!(
+        doc_with(&[&p], 2, base) == one,
+        "with timeouts, 2 threads differ"
+    );
+    let _ = std::fs::remove_file(&p);
+}
+
+#[test]
+fn files_in_parallel_keep_their_order() {
+    let a = capture(
+        "a",
+        &GenConfig {
+            size_bytes: 2 << 20,
+            mail_percent: 100,
+            max_attachment: 10_000,
+            seed: 3,
+            ..GenConfig::default()
+        },
+    );
+    let b = capture(
+        "b",
+        &GenConfig {
+            size_bytes: 1 << 20,
+            mail_percent: 30,
+            max_attachment: 10_000,
+            seed: 4,
+            ..GenConfig::default()
+        },
+    );
+    let one = doc(&[&a, &b], 1);
+    assert_eq!(one["captures"].as_array().unwrap().len(), 2);
+    assert!(doc(&[&a, &b], 2) == one);
+    let _ = std::fs::remove_file(&a);
+    let _ = std::fs::remove_file(&b);
+}
