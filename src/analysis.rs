@@ -40,6 +40,9 @@ pub struct Config {
     /// `Attachment::data`, for extraction). Without them memory does not grow with the
     /// number of messages. Default true.
     pub keep_data: bool,
+    /// Keep the transcript entries of each session (`Session::dialogue`, for `transcript`).
+    /// Default true.
+    pub keep_dialogue: bool,
 }
 
 impl Default for Config {
@@ -55,6 +58,7 @@ impl Default for Config {
             pop3: Pop3Config::default(),
             threads: 1,
             keep_data: true,
+            keep_dialogue: true,
         }
     }
 }
@@ -188,6 +192,9 @@ impl Handler for MailHandler<'_> {
         }
         let protocol = stream.protocol();
         let mut output = stream.finish();
+        if !self.cfg.keep_dialogue {
+            output.dialogue = Vec::new();
+        }
         if !self.cfg.keep_data {
             for m in &mut output.messages {
                 m.data = None;

@@ -164,7 +164,13 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
             redact,
         } => {
             // The document does not carry message bytes: do not keep them.
-            let (mut report, failures) = load(&input, false);
+            let (mut report, failures) = load(
+                &input,
+                Keep {
+                    data: false,
+                    dialogue: false,
+                },
+            );
             if redact {
                 pcapmail::redact::redact(&mut report);
             }
@@ -188,7 +194,13 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
 
 fn run_transcript(args: TranscriptArgs) -> io::Result<ExitCode> {
     // Message bytes are shown only with --full.
-    let (mut report, failures) = load(&args.input, args.full);
+    let (mut report, failures) = load(
+        &args.input,
+        Keep {
+            data: args.full,
+            dialogue: true,
+        },
+    );
     if args.redact {
         pcapmail::redact::redact(&mut report);
     }
@@ -225,9 +237,17 @@ fn run_transcript(args: TranscriptArgs) -> io::Result<ExitCode> {
 
 /// Runs the analysis of `input` with a progress bar on a terminal, and tells on standard
 /// error what went wrong (unreadable captures, warnings, no mail found).
-fn load(input: &Input, keep_data: bool) -> (Report, Vec<analysis::Failure>) {
+/// What a subcommand needs kept beyond the records: message bytes, transcripts.
+#[derive(Clone, Copy)]
+struct Keep {
+    data: bool,
+    dialogue: bool,
+}
+
+fn load(input: &Input, keep: Keep) -> (Report, Vec<analysis::Failure>) {
     let cfg = Config {
-        keep_data,
+        keep_data: keep.data,
+        keep_dialogue: keep.dialogue,
         ..input.config()
     };
     let paths: Vec<&std::path::Path> = input.captures.iter().map(|p| p.as_path()).collect();
@@ -493,7 +513,13 @@ fn print_nothing_found(report: &pcapmail::model::Report, cfg: &analysis::Config)
 }
 
 fn run_creds(args: CredsArgs) -> io::Result<ExitCode> {
-    let (mut report, failures) = load(&args.input, false);
+    let (mut report, failures) = load(
+        &args.input,
+        Keep {
+            data: false,
+            dialogue: false,
+        },
+    );
     if let Some(path) = &args.hashcat {
         let mut text = String::new();
         for line in creds::hashcat_lines(&report) {
@@ -528,7 +554,13 @@ fn run_creds(args: CredsArgs) -> io::Result<ExitCode> {
 }
 
 fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
-    let (report, failures) = load(&args.input, true);
+    let (report, failures) = load(
+        &args.input,
+        Keep {
+            data: true,
+            dialogue: false,
+        },
+    );
     if report.captures.is_empty() {
         return Ok(exit_code(&failures));
     }
