@@ -4,7 +4,7 @@
 //! beneath it.
 
 use crate::capture::{CaptureError, CaptureReader};
-use crate::decode::{Decoded, Decoder};
+use crate::decode::{DecodeLimits, Decoded, Decoder};
 use crate::flow::{ConnInfo, ConnStats, Decision, FlowConfig, FlowTable, Handler};
 use crate::model::{
     CaptureInfo, Counters, Credential, Message, Protocol, ProtocolDetail, Report, Session, Side,
@@ -28,6 +28,8 @@ pub struct Config {
     pub pop3s_ports: Vec<u16>,
     /// Recognise SMTP and POP3 by content on other ports.
     pub detect: bool,
+    /// IP fragment reassembly bounds.
+    pub decode: DecodeLimits,
     pub flow: FlowConfig,
     pub smtp: SmtpConfig,
     pub pop3: Pop3Config,
@@ -41,6 +43,7 @@ impl Default for Config {
             smtps_ports: vec![465],
             pop3s_ports: vec![995],
             detect: true,
+            decode: DecodeLimits::default(),
             flow: FlowConfig::default(),
             smtp: SmtpConfig::default(),
             pop3: Pop3Config::default(),
@@ -254,7 +257,7 @@ pub fn analyze_file(
 ) -> Result<CaptureResult, CaptureError> {
     let mut reader = CaptureReader::open(path)?;
     let display = path.display().to_string();
-    let mut decoder = Decoder::new(Default::default());
+    let mut decoder = Decoder::new(cfg.decode);
     let handler = MailHandler {
         cfg,
         finished: Vec::new(),
@@ -288,6 +291,11 @@ pub fn analyze_file(
     }
     if handler.not_mail != 0 {
         counters.insert("sessions.not_mail".into(), handler.not_mail);
+    }
+    for (k, v) in summary.counters() {
+        if v != 0 {
+            counters.insert(format!("capture.{k}"), v);
+        }
     }
     let mut warnings = summary.warnings.clone();
     for lt in unsupported {
@@ -334,6 +342,13 @@ fn build_session(out: &mut CaptureResult, f: Finished, id: String, capture: &str
         protocol,
         output,
     } = f;
+    output.add_counters(protocol, &mut out.capture.counters);
+    let mut anomalies = output.anomalies;
+    let conflicts = stats.client.overlap_conflicts + stats.server.overlap_conflicts;
+    if conflicts > 0 {
+        // First arrival wins in reassembly; the differing copies are worth knowing about.
+        anomalies.push(format!("tcp-overlap-conflict ({conflicts})"));
+    }
     let mut detail = output.detail;
     // Message ids: the dissectors refer to messages by their index.
     let msg_ids: Vec<String> = (0..output.messages.len())
@@ -382,7 +397,7 @@ fn build_session(out: &mut CaptureResult, f: Finished, id: String, capture: &str
         commands: output.commands,
         findings: output.findings,
         truncated: output.truncated,
-        anomalies: output.anomalies,
+        anomalies,
         dialogue,
     };
     for mut c in output.credentials {

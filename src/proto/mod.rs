@@ -10,7 +10,8 @@ pub mod sasl;
 pub mod smtp;
 
 use crate::model::{
-    Command, Credential, DialogueEntry, Finding, Message, ProtocolDetail, Side, Tls, Ts,
+    Command, Counters, Credential, DialogueEntry, Finding, Message, Protocol, ProtocolDetail, Side,
+    Tls, Ts,
 };
 
 /// Where and when a chunk of stream bytes crossed the wire: the packet that carried it.
@@ -80,6 +81,65 @@ pub struct SessionOutput {
     pub findings: Vec<Finding>,
     pub truncated: Vec<String>,
     pub anomalies: Vec<String>,
+}
+
+impl SessionOutput {
+    /// Adds this session's limit hits and anomalies to capture-wide counters:
+    /// - `<proto>.limit.<field>`: sessions where a limit cut `<field>` (the session's
+    ///   `truncated` list: `commands`, `rcpt_to`, `line`, `dialogue`, ...);
+    /// - `smtp.<anomaly>`: SMTP anomaly occurrences (`smtp.line_too_long`,
+    ///   `smtp.pending_overflow`, ...), from the `"<name> (<count>)"` entries;
+    /// - `pop3.anomalies`: POP3 anomaly entries;
+    /// - `message.limit.<field>`: messages cut by a limit (`data`: larger than the
+    ///   in-memory bound, hashed only; `attachments`), `mime.limit.depth` /
+    ///   `mime.limit.parts`: messages whose MIME decoding was skipped by a guard;
+    /// - `message.incomplete`: messages whose end was not seen or that have a gap.
+    pub fn add_counters(&self, protocol: Protocol, counters: &mut Counters) {
+        let p = protocol.name();
+        let mut add = |k: String, v: u64| {
+            if v != 0 {
+                *counters.entry(k).or_insert(0) += v;
+            }
+        };
+        for f in &self.truncated {
+            add(format!("{p}.limit.{}", snake(f)), 1);
+        }
+        for a in &self.anomalies {
+            match protocol {
+                Protocol::Smtp => {
+                    let (name, n) = match a.rsplit_once(" (") {
+                        Some((name, n)) => (name, n.trim_end_matches(')').parse().unwrap_or(1)),
+                        None => (a.as_str(), 1),
+                    };
+                    let name = name.strip_prefix("smtp-").unwrap_or(name);
+                    add(format!("smtp.{}", snake(name)), n);
+                }
+                Protocol::Pop3 => add("pop3.anomalies".into(), 1),
+            }
+        }
+        for m in &self.messages {
+            for f in &m.truncated {
+                match f.strip_prefix("mime-") {
+                    Some(r) => add(format!("mime.limit.{}", snake(r)), 1),
+                    None => add(format!("message.limit.{}", snake(f)), 1),
+                }
+            }
+            add("message.incomplete".into(), u64::from(!m.complete));
+        }
+    }
+}
+
+/// `rcpt-to` → `rcpt_to`, keeping counter names in one style.
+fn snake(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// A protocol dissector: a stream consumer that yields a session description at the end.
