@@ -14,6 +14,11 @@ use crate::proto::pop3::{self, Pop3Config, Pop3Dissector};
 use crate::proto::smtp::{self, SmtpConfig, SmtpDissector};
 use crate::proto::{ChunkMeta, Dissector, EndReason, Recognition, SessionOutput, StreamConsumer};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// The interruption flag is checked once per this many packets.
+const INTERRUPT_CHECK_EVERY: u64 = 1024;
 
 /// Everything a run can be told.
 #[derive(Debug, Clone)]
@@ -33,6 +38,10 @@ pub struct Config {
     pub flow: FlowConfig,
     pub smtp: SmtpConfig,
     pub pop3: Pop3Config,
+    /// When set (e.g. by a SIGINT handler), reading stops at the next check: open
+    /// connections are ended as at the end of the capture, the report is built from what
+    /// was read, with an "interrupted" warning, and further captures are skipped.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Config {
@@ -47,7 +56,17 @@ impl Default for Config {
             flow: FlowConfig::default(),
             smtp: SmtpConfig::default(),
             pop3: Pop3Config::default(),
+            interrupt: None,
         }
+    }
+}
+
+impl Config {
+    /// The interruption flag is set.
+    pub fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
     }
 }
 
@@ -265,7 +284,12 @@ pub fn analyze_file(
     };
     let mut table = FlowTable::new(cfg.flow.clone(), handler);
     let mut unsupported: Vec<crate::capture::LinkType> = Vec::new();
+    let mut interrupted_at = None;
     while let Some(pkt) = reader.next_packet() {
+        if pkt.frame % INTERRUPT_CHECK_EVERY == 0 && cfg.interrupted() {
+            interrupted_at = Some(pkt.frame);
+            break;
+        }
         let meta = ChunkMeta {
             frame: pkt.frame,
             ts: pkt.ts,
@@ -298,6 +322,13 @@ pub fn analyze_file(
         }
     }
     let mut warnings = summary.warnings.clone();
+    if let Some(frame) = interrupted_at {
+        warnings.push(crate::model::Warning {
+            offset: None,
+            frame: Some(frame),
+            message: "interrupted: the report covers the packets read before this frame".into(),
+        });
+    }
     for lt in unsupported {
         warnings.push(crate::model::Warning {
             offset: None,
@@ -435,6 +466,9 @@ pub fn analyze(paths: &[&Path], cfg: &Config) -> (Report, Vec<Failure>) {
     };
     let mut failures = Vec::new();
     for p in paths {
+        if cfg.interrupted() {
+            break;
+        }
         match analyze_file(p, cfg, report.sessions.len() + 1) {
             Ok(r) => {
                 report.captures.push(r.capture);

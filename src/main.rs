@@ -170,7 +170,16 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> io::Result<ExitCode> {
     match cli.command {
         Command::Analyze { input, format } => {
-            let cfg = input.config();
+            let mut cfg = input.config();
+            // Ctrl-C: stop reading, report what was read (a second Ctrl-C exits at once).
+            let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let handler_flag = flag.clone();
+            let _ = ctrlc::set_handler(move || {
+                if handler_flag.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+            });
+            cfg.interrupt = Some(flag.clone());
             let paths: Vec<&std::path::Path> = input.captures.iter().map(|p| p.as_path()).collect();
             let (report, failures) = analysis::analyze(&paths, &cfg);
             for f in &failures {
@@ -205,7 +214,9 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
                 }
             }
             out.flush()?;
-            Ok(if failures.is_empty() {
+            Ok(if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                ExitCode::from(130)
+            } else if failures.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
