@@ -277,3 +277,35 @@ fn json_of(report: &Report) -> String {
     pcapmail::report::json::write_document(&mut v, report).unwrap();
     String::from_utf8(v).unwrap()
 }
+
+#[test]
+fn fragment_flood_is_bounded_and_counted() {
+    use pcapmail::capture::LinkType;
+    use pcapmail::decode::{DecodeLimits, Decoder};
+    let limits = DecodeLimits::default();
+    let mut dec = Decoder::new(limits);
+    let payload = vec![b'z'; 1024];
+    for i in 0..5000u32 {
+        let mut f = captures::tcp_frame(
+            [10, 1, (i >> 8) as u8, i as u8],
+            1,
+            [10, 0, 0, 2],
+            25,
+            0,
+            0,
+            0x18,
+            &payload,
+        );
+        // First fragment of a datagram that never completes: more-fragments set.
+        f[18..20].copy_from_slice(&(i as u16).to_be_bytes());
+        f[20] = 0x20;
+        f[21] = 0;
+        let _ = dec.decode(LinkType::ETHERNET, &f, pcapmail::model::Ts(i as i64));
+    }
+    let c = dec.counters();
+    assert_eq!(c.fragments, 5000);
+    assert_eq!(
+        c.fragment_limit_drops,
+        5000 - limits.max_fragment_datagrams as u64
+    );
+}
