@@ -164,3 +164,40 @@ pub enum Recognition {
     /// Not enough bytes yet to decide; ask again with longer prefixes.
     NeedMore,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SmtpDetail;
+
+    #[test]
+    fn limit_hits_and_anomalies_become_counters() {
+        let out = SessionOutput {
+            detail: ProtocolDetail::Smtp(SmtpDetail::default()),
+            banner: None,
+            tls: Tls::None,
+            starttls_offered: false,
+            complete: false,
+            commands: Vec::new(),
+            credentials: Vec::new(),
+            messages: Vec::new(),
+            dialogue: Vec::new(),
+            findings: Vec::new(),
+            truncated: vec!["rcpt_to".into(), "line".into()],
+            anomalies: vec!["smtp-line-too-long (3)".into(), "smtp-gap-resync".into()],
+        };
+        let mut c = Counters::new();
+        out.add_counters(Protocol::Smtp, &mut c);
+        out.add_counters(Protocol::Smtp, &mut c);
+        let got: Vec<(&str, u64)> = c.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            got,
+            [
+                ("smtp.gap_resync", 2),
+                ("smtp.limit.line", 2),
+                ("smtp.limit.rcpt_to", 2),
+                ("smtp.line_too_long", 6),
+            ]
+        );
+    }
+}
