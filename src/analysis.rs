@@ -4,7 +4,7 @@
 //! beneath it.
 
 use crate::capture::{CaptureError, CaptureReader};
-use crate::decode::{Decoded, Decoder};
+use crate::decode::{DecodeLimits, Decoded, Decoder};
 use crate::flow::{ConnInfo, ConnStats, Decision, FlowConfig, FlowTable, Handler};
 use crate::model::{
     CaptureInfo, Counters, Credential, Message, Protocol, ProtocolDetail, Report, Session, Side,
@@ -14,6 +14,11 @@ use crate::proto::pop3::{self, Pop3Config, Pop3Dissector};
 use crate::proto::smtp::{self, SmtpConfig, SmtpDissector};
 use crate::proto::{ChunkMeta, Dissector, EndReason, Recognition, SessionOutput, StreamConsumer};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// The interruption flag is checked once per this many packets.
+const INTERRUPT_CHECK_EVERY: u64 = 1024;
 
 /// Everything a run can be told.
 #[derive(Debug, Clone)]
@@ -28,6 +33,8 @@ pub struct Config {
     pub pop3s_ports: Vec<u16>,
     /// Recognise SMTP and POP3 by content on other ports.
     pub detect: bool,
+    /// IP fragment reassembly bounds.
+    pub decode: DecodeLimits,
     pub flow: FlowConfig,
     pub smtp: SmtpConfig,
     pub pop3: Pop3Config,
@@ -43,6 +50,10 @@ pub struct Config {
     /// Keep the transcript entries of each session (`Session::dialogue`, for `transcript`).
     /// Default true.
     pub keep_dialogue: bool,
+    /// When set (e.g. by a SIGINT handler), reading stops at the next check: open
+    /// connections are ended as at the end of the capture, the report is built from what
+    /// was read, with an "interrupted" warning, and further captures are skipped.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Config {
@@ -53,13 +64,24 @@ impl Default for Config {
             smtps_ports: vec![465],
             pop3s_ports: vec![995],
             detect: true,
+            decode: DecodeLimits::default(),
             flow: FlowConfig::default(),
             smtp: SmtpConfig::default(),
             pop3: Pop3Config::default(),
             threads: 1,
             keep_data: true,
             keep_dialogue: true,
+            interrupt: None,
         }
+    }
+}
+
+impl Config {
+    /// The interruption flag is set.
+    pub fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
     }
 }
 
@@ -337,8 +359,9 @@ fn read_file(
 ) -> Result<RawResult, CaptureError> {
     let mut reader = CaptureReader::open(path)?;
     let display = path.display().to_string();
-    let mut decoder = Decoder::new(Default::default());
+    let mut decoder = Decoder::new(cfg.decode);
     let mut unsupported: Vec<crate::capture::LinkType> = Vec::new();
+    let mut interrupted_at = None;
     let (finished, not_mail, flow_counters) = if threads > 1 {
         split::run(
             &mut reader,
@@ -347,6 +370,7 @@ fn read_file(
             cfg,
             threads,
             progress,
+            &mut interrupted_at,
         )
     } else {
         let handler = MailHandler {
@@ -357,6 +381,10 @@ fn read_file(
         };
         let mut table = FlowTable::new(cfg.flow.clone(), handler);
         while let Some(pkt) = reader.next_packet() {
+            if pkt.frame % INTERRUPT_CHECK_EVERY == 0 && cfg.interrupted() {
+                interrupted_at = Some(pkt.frame);
+                break;
+            }
             let meta = ChunkMeta {
                 frame: pkt.frame,
                 ts: pkt.ts,
@@ -389,7 +417,19 @@ fn read_file(
     if not_mail != 0 {
         counters.insert("sessions.not_mail".into(), not_mail);
     }
+    for (k, v) in summary.counters() {
+        if v != 0 {
+            counters.insert(format!("capture.{k}"), v);
+        }
+    }
     let mut warnings = summary.warnings.clone();
+    if let Some(frame) = interrupted_at {
+        warnings.push(crate::model::Warning {
+            offset: None,
+            frame: Some(frame),
+            message: "interrupted: the report covers the packets read before this frame".into(),
+        });
+    }
     for lt in unsupported {
         warnings.push(crate::model::Warning {
             offset: None,
@@ -610,6 +650,7 @@ mod split {
         cfg: &Config,
         n: usize,
         progress: &(dyn Fn(u64) + Sync),
+        interrupted_at: &mut Option<u64>,
     ) -> (Vec<Finished>, u64, Vec<(&'static str, u64)>) {
         let mut flow_cfg = cfg.flow.clone();
         flow_cfg.max_connections = (flow_cfg.max_connections / n).max(1);
@@ -698,6 +739,10 @@ mod split {
             };
             while let Some(pkt) = reader.next_packet() {
                 let (frame, ts) = (pkt.frame, pkt.ts);
+                if frame % super::INTERRUPT_CHECK_EVERY == 0 && cfg.interrupted() {
+                    *interrupted_at = Some(frame);
+                    break;
+                }
                 match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
                     Decoded::Tcp(seg) => {
                         if ts > now {
@@ -776,6 +821,13 @@ fn build_session(out: &mut CaptureResult, f: Finished, id: String, capture: &str
         protocol,
         output,
     } = f;
+    output.add_counters(protocol, &mut out.capture.counters);
+    let mut anomalies = output.anomalies;
+    let conflicts = stats.client.overlap_conflicts + stats.server.overlap_conflicts;
+    if conflicts > 0 {
+        // First arrival wins in reassembly; the differing copies are worth knowing about.
+        anomalies.push(format!("tcp-overlap-conflict ({conflicts})"));
+    }
     let mut detail = output.detail;
     // Message ids: the dissectors refer to messages by their index.
     let msg_ids: Vec<String> = (0..output.messages.len())
@@ -824,7 +876,7 @@ fn build_session(out: &mut CaptureResult, f: Finished, id: String, capture: &str
         commands: output.commands,
         findings: output.findings,
         truncated: output.truncated,
-        anomalies: output.anomalies,
+        anomalies,
         dialogue,
     };
     for mut c in output.credentials {
@@ -897,6 +949,9 @@ pub fn analyze_with_progress(
                 scope.spawn(|| loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(p) = paths.get(i) else { break };
+                    if cfg.interrupted() {
+                        break;
+                    }
                     let r = read_file(p, cfg, 1, &|b| progress(i, b));
                     *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
                 });
@@ -909,6 +964,9 @@ pub fn analyze_with_progress(
         }
     } else {
         for (i, p) in paths.iter().enumerate() {
+            if cfg.interrupted() {
+                break;
+            }
             add(p, read_file(p, cfg, threads, &|b| progress(i, b)));
         }
     }

@@ -7,6 +7,8 @@ use pcapmail::report::{creds, extract, json, table, transcript};
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Reads packet captures (pcap, pcapng, gzip; Ethernet, Linux cooked SLL/SLL2, raw IP...)
 /// and reports the SMTP and POP3 traffic in them: sessions, credentials, messages.
@@ -125,11 +127,99 @@ struct Input {
     /// parallel; a single file is split by connection. The output does not depend on it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    #[command(flatten)]
+    limits: Limits,
+}
+
+/// Resource bounds against hostile captures. Every hit is counted in the capture's
+/// counters (JSON `captures[].counters`); unset options keep the library defaults.
+#[derive(Args)]
+#[command(next_help_heading = "Limits")]
+struct Limits {
+    /// Connections tracked at once (live and recently closed); the least recently active
+    /// is evicted first (about 2.2 KB each) [default: 250000; counter flow.evicted].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Out-of-order bytes buffered per connection direction before a hole is given up
+    /// as a gap [default: 4194304; counter flow.direction_limit_hits].
+    #[arg(long, value_name = "BYTES")]
+    max_buffer: Option<usize>,
+    /// Out-of-order bytes buffered over all connections [default: 268435456;
+    /// counter flow.global_limit_hits].
+    #[arg(long, value_name = "BYTES")]
+    max_buffer_total: Option<usize>,
+    /// Bytes of one message kept in memory for MIME decoding; a larger message is hashed
+    /// without keeping it [default: 67108864; counter message.limit.data].
+    #[arg(long, value_name = "BYTES")]
+    max_message_memory: Option<usize>,
+    /// Bytes of one protocol line buffered; longer lines are handled in pieces
+    /// [default: 65536; counters smtp.limit.line, smtp.line_too_long].
+    #[arg(long, value_name = "BYTES")]
+    max_line: Option<usize>,
+    /// Commands listed per session [default: 10000 SMTP, 20000 POP3;
+    /// counters smtp.limit.commands, pop3.limit.command].
+    #[arg(long, value_name = "N")]
+    max_commands: Option<usize>,
+    /// Recipients listed per SMTP transaction [default: 1000; counter smtp.limit.rcpt_to].
+    #[arg(long, value_name = "N")]
+    max_recipients: Option<usize>,
+    /// MIME containers (multipart bodies, embedded messages) per message, a bound on
+    /// nesting depth; beyond, only the top-level headers are decoded [default: 64;
+    /// counter mime.limit.depth].
+    #[arg(long, value_name = "N")]
+    max_mime_depth: Option<usize>,
+    /// MIME boundary delimiter lines per message; beyond, only the top-level headers are
+    /// decoded [default: 10000; counter mime.limit.parts].
+    #[arg(long, value_name = "N")]
+    max_mime_parts: Option<usize>,
+    /// Bytes held by IP fragments awaiting reassembly [default: 16777216;
+    /// counter decode.fragment_limit_drops].
+    #[arg(long, value_name = "BYTES")]
+    max_fragment_bytes: Option<usize>,
+}
+
+impl Limits {
+    fn apply(&self, c: &mut Config) {
+        if let Some(n) = self.max_connections {
+            c.flow.max_connections = n;
+        }
+        if let Some(n) = self.max_buffer {
+            c.flow.max_buffer_per_direction = n;
+        }
+        if let Some(n) = self.max_buffer_total {
+            c.flow.max_buffer_total = n;
+        }
+        if let Some(n) = self.max_fragment_bytes {
+            c.decode.max_fragment_bytes = n;
+        }
+        for m in [&mut c.smtp.message, &mut c.pop3.message] {
+            if let Some(n) = self.max_message_memory {
+                m.keep_bytes = n;
+            }
+            if let Some(n) = self.max_mime_depth {
+                m.mime.max_depth = n;
+            }
+            if let Some(n) = self.max_mime_parts {
+                m.mime.max_parts = n;
+            }
+        }
+        if let Some(n) = self.max_line {
+            c.smtp.limits.max_line = n;
+            c.pop3.limits.max_line = n;
+        }
+        if let Some(n) = self.max_commands {
+            c.smtp.limits.max_commands = n;
+            c.pop3.limits.max_commands = n;
+        }
+        if let Some(n) = self.max_recipients {
+            c.smtp.limits.max_recipients = n;
+        }
+    }
 }
 
 impl Input {
     fn config(&self) -> Config {
-        Config {
+        let mut c = Config {
             smtp_ports: self.smtp_ports.clone(),
             pop3_ports: self.pop3_ports.clone(),
             detect: !self.no_detect,
@@ -138,7 +228,9 @@ impl Input {
                 .map(usize::from)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             ..Config::default()
-        }
+        };
+        self.limits.apply(&mut c);
+        c
     }
 }
 
@@ -248,6 +340,7 @@ fn load(input: &Input, keep: Keep) -> (Report, Vec<analysis::Failure>) {
     let cfg = Config {
         keep_data: keep.data,
         keep_dialogue: keep.dialogue,
+        interrupt: Some(interrupt_flag().clone()),
         ..input.config()
     };
     let paths: Vec<&std::path::Path> = input.captures.iter().map(|p| p.as_path()).collect();
@@ -265,8 +358,26 @@ fn load(input: &Input, keep: Keep) -> (Report, Vec<analysis::Failure>) {
     (report, failures)
 }
 
+/// Ctrl-C: the first stops reading and lets the report of what was read be written (with
+/// an "interrupted" warning, exit status 130); a second one exits at once.
+fn interrupt_flag() -> &'static Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let seen = flag.clone();
+        let _ = ctrlc::set_handler(move || {
+            if seen.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+        flag
+    })
+}
+
 fn exit_code(failures: &[analysis::Failure]) -> ExitCode {
-    if failures.is_empty() {
+    if interrupt_flag().load(Ordering::SeqCst) {
+        ExitCode::from(130)
+    } else if failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -43,6 +43,8 @@ pub(crate) struct PcapState {
     /// 16, or 24 for the "modified" (Kuznetzov) format with extra fields.
     rec_hdr: usize,
     link: LinkType,
+    /// The header's snapshot length (0 when unset); a longer record is counted, not refused.
+    snaplen: u32,
 }
 
 pub(crate) struct NgState {
@@ -157,6 +159,7 @@ pub(crate) fn parse_file_header(head: &[u8]) -> Result<(FormatState, Format, usi
             nano,
             rec_hdr,
             link,
+            snaplen: u32_at(head, 16, big_endian),
         };
         return Ok((FormatState::Pcap(st), Format::Pcap, 24));
     }
@@ -275,6 +278,9 @@ impl PcapState {
                     "record length {caplen} exceeds the {MAX_CAPLEN}-byte limit (damaged file?)"
                 ),
             );
+        }
+        if caplen > self.snaplen as usize && self.snaplen != 0 {
+            s.caplen_over_snaplen += 1;
         }
         let total = hl + caplen;
         let avail = src.fill(at, total);

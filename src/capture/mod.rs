@@ -17,6 +17,8 @@ use source::{Source, StreamBuf};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 pub use format::{MAX_BLOCK_LEN, MAX_CAPLEN};
 
@@ -107,6 +109,22 @@ pub struct CaptureSummary {
     pub last: Option<Ts>,
     /// Damage and oddities; damage ends the reading of the file (everything before is kept).
     pub warnings: Vec<Warning>,
+    /// Packets whose timestamp is earlier than the previous packet's (reassembly and
+    /// timeouts run on the latest time seen, so this is harmless but worth knowing).
+    pub ts_backwards: u64,
+    /// pcap records whose captured length exceeds the file's snapshot length (kept: the
+    /// length is still below [`MAX_CAPLEN`]).
+    pub caplen_over_snaplen: u64,
+}
+
+impl CaptureSummary {
+    /// Oddities counted while reading, by name (`capture.<name>` in reports).
+    pub fn counters(&self) -> [(&'static str, u64); 2] {
+        [
+            ("ts_backwards", self.ts_backwards),
+            ("caplen_over_snaplen", self.caplen_over_snaplen),
+        ]
+    }
 }
 
 /// Why a capture could not be opened at all.
@@ -143,6 +161,30 @@ pub struct CaptureReader {
     state: FormatState,
     summary: CaptureSummary,
     done: bool,
+    /// Timestamp of the previous packet.
+    prev_ts: Ts,
+    /// Compressed bytes read so far (gzip input only).
+    compressed: Option<Arc<AtomicU64>>,
+}
+
+/// A gzip stream that expands more than this many times is reported (possible
+/// decompression bomb); reading goes on, memory stays bounded by the window.
+pub const GZIP_RATIO_WARNING: u64 = 100;
+/// ... once it has produced at least this many bytes.
+const GZIP_RATIO_MIN_BYTES: u64 = 64 << 20;
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Where the next packet lies in the source and what the format layer knows about it.
@@ -233,7 +275,11 @@ impl CaptureReader {
             return Err(CaptureError::Empty { path: name });
         }
         if prefix.starts_with(&[0x1f, 0x8b]) {
-            let chained = io::Cursor::new(prefix).chain(r);
+            let count = Arc::new(AtomicU64::new(0));
+            let chained = Counting {
+                inner: io::Cursor::new(prefix).chain(r),
+                count: count.clone(),
+            };
             let mut gz: Box<dyn Read + Send> = Box::new(flate2::read::MultiGzDecoder::new(chained));
             let mut inner = Vec::with_capacity(4);
             let got = read_up_to(&mut gz, &mut inner, 4).map_err(|source| CaptureError::Io {
@@ -243,11 +289,10 @@ impl CaptureReader {
             if got == 0 {
                 return Err(CaptureError::Empty { path: name });
             }
-            return CaptureReader::with_source(
-                name,
-                Source::Stream(StreamBuf::new(gz, inner)),
-                true,
-            );
+            let mut reader =
+                CaptureReader::with_source(name, Source::Stream(StreamBuf::new(gz, inner)), true)?;
+            reader.compressed = Some(count);
+            return Ok(reader);
         }
         CaptureReader::with_source(name, Source::Stream(StreamBuf::new(r, prefix)), false)
     }
@@ -294,6 +339,8 @@ impl CaptureReader {
             first: None,
             last: None,
             warnings: Vec::new(),
+            ts_backwards: 0,
+            caplen_over_snaplen: 0,
         };
         state.init_summary(&mut summary);
         Ok(CaptureReader {
@@ -302,6 +349,8 @@ impl CaptureReader {
             state,
             summary,
             done: false,
+            prev_ts: Ts(i64::MIN),
+            compressed: None,
         })
     }
 
@@ -320,6 +369,7 @@ impl CaptureReader {
             Some(loc) => loc,
             None => {
                 self.done = true;
+                self.check_ratio();
                 return None;
             }
         };
@@ -327,6 +377,10 @@ impl CaptureReader {
         s.packets += 1;
         s.bytes += loc.caplen as u64;
         s.file_bytes = self.pos;
+        if loc.ts < self.prev_ts {
+            s.ts_backwards += 1;
+        }
+        self.prev_ts = loc.ts;
         match s.first {
             Some(f) if f <= loc.ts => {}
             _ => s.first = Some(loc.ts),
@@ -342,6 +396,24 @@ impl CaptureReader {
             data: self.src.bytes(loc.data_pos, loc.caplen),
             orig_len: loc.orig_len,
         })
+    }
+
+    /// Reports a gzip stream that expanded suspiciously (at the end of reading).
+    #[cold]
+    fn check_ratio(&mut self) {
+        let Some(c) = &self.compressed else { return };
+        let packed = c.load(Ordering::Relaxed).max(1);
+        let out = self.summary.file_bytes;
+        if out >= GZIP_RATIO_MIN_BYTES && out / packed > GZIP_RATIO_WARNING {
+            self.summary.warnings.push(Warning {
+                offset: None,
+                frame: None,
+                message: format!(
+                    "gzip stream expanded {}:1 ({out} bytes from {packed}): possible decompression bomb",
+                    out / packed
+                ),
+            });
+        }
     }
 
     /// What has been read so far.

@@ -69,17 +69,16 @@ impl StreamBuf {
             self.len -= start;
             self.base = pos;
         }
-        if need > self.buf.len() {
-            // Grow geometrically, capped; the format parsers never ask for more than
-            // MAX_BLOCK plus a header, so `need` always fits.
-            let want = need
-                .checked_next_power_of_two()
-                .unwrap_or(need)
-                .min(MAX_BLOCK)
-                .max(need);
-            self.buf.resize(want, 0);
-        }
         while self.len < need && !self.eof {
+            if self.len == self.buf.len() {
+                // Grow geometrically, capped, and only as bytes actually arrive: a lying
+                // block length in a short stream costs at most twice what the stream holds.
+                // The format parsers never ask for more than MAX_BLOCK plus a header.
+                let want = (self.buf.len() * 2)
+                    .min(MAX_BLOCK.max(need))
+                    .max(self.len + 1);
+                self.buf.resize(want, 0);
+            }
             match self.reader.read(&mut self.buf[self.len..]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.len += n,

@@ -119,6 +119,9 @@ impl MessageBuilder {
         if info.attachments_dropped > 0 {
             truncated.push("attachments".to_string());
         }
+        if let Some(reason) = info.skipped {
+            truncated.push(reason.to_string());
+        }
         Message {
             id: String::new(),
             session: String::new(),

@@ -14,6 +14,14 @@ pub struct MimeLimits {
     pub max_attachments: usize,
     /// Keep decoded attachment bytes (for extraction) up to this size each.
     pub keep_attachment_bytes: usize,
+    /// MIME containers (multipart bodies and embedded `message/*` parts) in one message.
+    /// Their count bounds the nesting depth; it is checked by a linear scan before
+    /// mail-parser runs, and a message with more is not MIME-decoded (only its top-level
+    /// headers are), reason `mime-depth`.
+    pub max_depth: usize,
+    /// Boundary delimiter lines (`--...`) in one message: a bound on the part count,
+    /// checked the same way; a message with more is not MIME-decoded, reason `mime-parts`.
+    pub max_parts: usize,
 }
 
 impl Default for MimeLimits {
@@ -21,6 +29,8 @@ impl Default for MimeLimits {
         MimeLimits {
             max_attachments: 1000,
             keep_attachment_bytes: 64 * 1024 * 1024,
+            max_depth: 64,
+            max_parts: 10_000,
         }
     }
 }
@@ -34,6 +44,36 @@ pub struct MimeInfo {
     pub attachments_dropped: u64,
     /// mail-parser could not make a message of the bytes.
     pub unparsable: bool,
+    /// MIME decoding was skipped because a guard was hit: `mime-depth` or `mime-parts`
+    /// (see [`MimeLimits`]); the headers are still decoded.
+    pub skipped: Option<&'static str>,
+}
+
+/// What the pre-scan counts: MIME containers and delimiter lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MimeShape {
+    /// `Content-Type: multipart/...` and `Content-Type: message/...` header lines.
+    pub containers: usize,
+    /// Lines starting with `--` (boundary delimiters, and some body lines).
+    pub delimiters: usize,
+}
+
+/// Counts containers and delimiter lines in one pass, without parsing. Both counts are
+/// upper bounds of what mail-parser would build (nesting depth, parts).
+pub fn shape(bytes: &[u8]) -> MimeShape {
+    let mut s = MimeShape::default();
+    for line in bytes.split(|&b| b == b'\n') {
+        if line.starts_with(b"--") {
+            s.delimiters += 1;
+        } else if line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:") {
+            let v = line[13..].trim_ascii_start();
+            let starts = |p: &[u8]| v.len() >= p.len() && v[..p.len()].eq_ignore_ascii_case(p);
+            if starts(b"multipart/") || starts(b"message/") {
+                s.containers += 1;
+            }
+        }
+    }
+    s
 }
 
 /// Lower-case hex SHA-256.
@@ -44,6 +84,22 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Parses message bytes (RFC 5322 + MIME) into decoded headers and attachments.
 pub fn parse(bytes: &[u8], limits: &MimeLimits) -> MimeInfo {
     let mut info = MimeInfo::default();
+    let sh = shape(bytes);
+    let skip = if sh.containers > limits.max_depth {
+        Some("mime-depth")
+    } else if sh.delimiters > limits.max_parts {
+        Some("mime-parts")
+    } else {
+        None
+    };
+    if let Some(reason) = skip {
+        info.skipped = Some(reason);
+        match MessageParser::default().parse_headers(bytes) {
+            Some(msg) => info.headers = headers(&msg),
+            None => info.unparsable = true,
+        }
+        return info;
+    }
     let Some(msg) = MessageParser::default().parse(bytes) else {
         info.unparsable = true;
         return info;

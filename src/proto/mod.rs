@@ -10,7 +10,8 @@ pub mod sasl;
 pub mod smtp;
 
 use crate::model::{
-    Command, Credential, DialogueEntry, Finding, Message, ProtocolDetail, Side, Tls, Ts,
+    Command, Counters, Credential, DialogueEntry, Finding, Message, Protocol, ProtocolDetail, Side,
+    Tls, Ts,
 };
 
 /// Where and when a chunk of stream bytes crossed the wire: the packet that carried it.
@@ -82,6 +83,65 @@ pub struct SessionOutput {
     pub anomalies: Vec<String>,
 }
 
+impl SessionOutput {
+    /// Adds this session's limit hits and anomalies to capture-wide counters:
+    /// - `<proto>.limit.<field>`: sessions where a limit cut `<field>` (the session's
+    ///   `truncated` list: `commands`, `rcpt_to`, `line`, `dialogue`, ...);
+    /// - `smtp.<anomaly>`: SMTP anomaly occurrences (`smtp.line_too_long`,
+    ///   `smtp.pending_overflow`, ...), from the `"<name> (<count>)"` entries;
+    /// - `pop3.anomalies`: POP3 anomaly entries;
+    /// - `message.limit.<field>`: messages cut by a limit (`data`: larger than the
+    ///   in-memory bound, hashed only; `attachments`), `mime.limit.depth` /
+    ///   `mime.limit.parts`: messages whose MIME decoding was skipped by a guard;
+    /// - `message.incomplete`: messages whose end was not seen or that have a gap.
+    pub fn add_counters(&self, protocol: Protocol, counters: &mut Counters) {
+        let p = protocol.name();
+        let mut add = |k: String, v: u64| {
+            if v != 0 {
+                *counters.entry(k).or_insert(0) += v;
+            }
+        };
+        for f in &self.truncated {
+            add(format!("{p}.limit.{}", snake(f)), 1);
+        }
+        for a in &self.anomalies {
+            match protocol {
+                Protocol::Smtp => {
+                    let (name, n) = match a.rsplit_once(" (") {
+                        Some((name, n)) => (name, n.trim_end_matches(')').parse().unwrap_or(1)),
+                        None => (a.as_str(), 1),
+                    };
+                    let name = name.strip_prefix("smtp-").unwrap_or(name);
+                    add(format!("smtp.{}", snake(name)), n);
+                }
+                Protocol::Pop3 => add("pop3.anomalies".into(), 1),
+            }
+        }
+        for m in &self.messages {
+            for f in &m.truncated {
+                match f.strip_prefix("mime-") {
+                    Some(r) => add(format!("mime.limit.{}", snake(r)), 1),
+                    None => add(format!("message.limit.{}", snake(f)), 1),
+                }
+            }
+            add("message.incomplete".into(), u64::from(!m.complete));
+        }
+    }
+}
+
+/// `rcpt-to` → `rcpt_to`, keeping counter names in one style.
+fn snake(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// A protocol dissector: a stream consumer that yields a session description at the end.
 pub trait Dissector: StreamConsumer {
     /// The session as far as it was seen. Called once, after `end`.
@@ -103,4 +163,41 @@ pub enum Recognition {
     No,
     /// Not enough bytes yet to decide; ask again with longer prefixes.
     NeedMore,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SmtpDetail;
+
+    #[test]
+    fn limit_hits_and_anomalies_become_counters() {
+        let out = SessionOutput {
+            detail: ProtocolDetail::Smtp(SmtpDetail::default()),
+            banner: None,
+            tls: Tls::None,
+            starttls_offered: false,
+            complete: false,
+            commands: Vec::new(),
+            credentials: Vec::new(),
+            messages: Vec::new(),
+            dialogue: Vec::new(),
+            findings: Vec::new(),
+            truncated: vec!["rcpt_to".into(), "line".into()],
+            anomalies: vec!["smtp-line-too-long (3)".into(), "smtp-gap-resync".into()],
+        };
+        let mut c = Counters::new();
+        out.add_counters(Protocol::Smtp, &mut c);
+        out.add_counters(Protocol::Smtp, &mut c);
+        let got: Vec<(&str, u64)> = c.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            got,
+            [
+                ("smtp.gap_resync", 2),
+                ("smtp.limit.line", 2),
+                ("smtp.limit.rcpt_to", 2),
+                ("smtp.line_too_long", 6),
+            ]
+        );
+    }
 }

@@ -1,0 +1,37 @@
+//! MIME layer: message bytes through the builder (dot-unstuffing lines) and mail-parser
+//! with the nesting and part guards.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use pcapmail::model::MessageDirection;
+use pcapmail::proto::lines::LineReader;
+use pcapmail::proto::message::{is_terminator, MessageBuilder, MessageLimits};
+use pcapmail::proto::mime::{self, MimeLimits};
+use pcapmail::proto::ChunkMeta;
+
+fuzz_target!(|data: &[u8]| {
+    let limits = MessageLimits {
+        keep_bytes: 1 << 20,
+        mime: MimeLimits {
+            max_attachments: 16,
+            keep_attachment_bytes: 1 << 16,
+            ..MimeLimits::default()
+        },
+    };
+    // Raw: the parser on the bytes as they are.
+    let info = mime::parse(data, &limits.mime);
+    assert!(info.attachments.len() <= 16);
+    // Through the builder, as a DATA body.
+    let mut r = LineReader::new(512);
+    let mut input = data;
+    let mut b = MessageBuilder::new(ChunkMeta::default(), &limits);
+    let mut complete = false;
+    while let Some(l) = r.next_line(&mut input, ChunkMeta::default()) {
+        if is_terminator(&l) {
+            complete = true;
+            break;
+        }
+        b.push_dotted_line(&l);
+    }
+    let m = b.finish(complete, MessageDirection::Sent, &limits);
+    assert!(m.size as usize <= data.len());
+});
