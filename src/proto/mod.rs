@@ -1,7 +1,6 @@
 //! Application-protocol dissectors: sans-IO state machines fed ordered bytes and gap
 //! events by the reassembler. They know nothing of pcap, threads or output formats.
 
-pub mod detect;
 pub mod lines;
 pub mod message;
 pub mod mime;
