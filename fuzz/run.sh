@@ -12,12 +12,12 @@ cd "$here"
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(capture decode flow smtp pop3 sasl mime)
 mkdir -p logs
-cargo +nightly fuzz build >logs/build.log 2>&1 || { tail -20 logs/build.log; exit 2; }
+cargo +nightly fuzz build -O >logs/build.log 2>&1 || { tail -20 logs/build.log; exit 2; }
 status=0
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t"
     start=$(date +%s)
-    cargo +nightly fuzz run "$t" "corpus/$t" -- \
+    cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=262144 \
         -print_final_stats=1 >"logs/$t.log" 2>&1
     rc=$?
