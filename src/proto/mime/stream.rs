@@ -931,12 +931,8 @@ impl MimeStream {
     /// The message ended: what is pending is decoded, open parts are closed.
     pub fn finish(mut self) -> MimeInfo {
         match self.mode {
-            Mode::Header => {
-                // No empty line after the header block: headers only.
-                if !self.root_done {
-                    self.header_block(false);
-                }
-            }
+            // No empty line after the message's header block: headers only.
+            Mode::Header if !self.root_done => self.header_block(false),
             Mode::Head => {
                 // A last line without a line end may still be a boundary.
                 self.decide_head(true);
