@@ -180,11 +180,13 @@ impl MailHandler<'_> {
             Guess::Smtp { tls } => {
                 let mut cfg = self.cfg.smtp;
                 cfg.tls_from_start = tls;
+                cfg.message.keep_data = self.cfg.keep_data;
                 MailStream::Smtp(Box::new(SmtpDissector::new(&cfg)))
             }
             Guess::Pop3 { tls } => {
                 let mut cfg = self.cfg.pop3;
                 cfg.tls_from_start = tls;
+                cfg.message.keep_data = self.cfg.keep_data;
                 MailStream::Pop3(Box::new(Pop3Dissector::new(&cfg)))
             }
         }
@@ -216,14 +218,6 @@ impl Handler for MailHandler<'_> {
         let mut output = stream.finish();
         if !self.cfg.keep_dialogue {
             output.dialogue = Vec::new();
-        }
-        if !self.cfg.keep_data {
-            for m in &mut output.messages {
-                m.data = None;
-                for a in &mut m.attachments {
-                    a.data = None;
-                }
-            }
         }
         self.finished.push(Finished {
             info: *info,

@@ -1,9 +1,10 @@
 //! Message bytes as CONTRACT.md defines them, built incrementally: dot-unstuffing for
-//! DATA and RETR bodies, raw chunks for BDAT, streaming SHA-256, a bounded in-memory copy
-//! for MIME decoding and extraction.
+//! DATA and RETR bodies, raw chunks for BDAT, streaming SHA-256, streaming MIME decoding
+//! ([`MimeStream`]) and, only when the caller keeps message bytes, a bounded in-memory copy
+//! for extraction.
 
 use super::lines::Line;
-use super::mime::{self, MimeLimits};
+use super::mime::{MimeInfo, MimeLimits, MimeStream};
 use super::ChunkMeta;
 use crate::model::{Headers, Message, MessageDirection};
 use sha2::{Digest, Sha256};
@@ -12,8 +13,12 @@ use std::sync::Arc;
 /// Limits of message handling.
 #[derive(Debug, Clone, Copy)]
 pub struct MessageLimits {
-    /// Message bytes kept in memory (for MIME and extraction); the hash always covers all.
+    /// Message bytes kept in memory for extraction (with `keep_data`); a larger message
+    /// has no `data` and `truncated: ["data"]`. The hash and MIME decoding always cover all.
     pub keep_bytes: usize,
+    /// Keep message and attachment bytes (`Message::data`, `Attachment::data`). Without
+    /// them a message in flight holds only MIME parser state (header buffers, a batch).
+    pub keep_data: bool,
     pub mime: MimeLimits,
 }
 
@@ -21,10 +26,15 @@ impl Default for MessageLimits {
     fn default() -> Self {
         MessageLimits {
             keep_bytes: 64 * 1024 * 1024,
+            keep_data: true,
             mime: MimeLimits::default(),
         }
     }
 }
+
+/// Small pushes (a line, a line end) are gathered up to this many bytes before they are
+/// hashed and MIME-decoded: per-call costs dominate otherwise.
+const BATCH: usize = 4 * 1024;
 
 /// True for the line that ends a DATA or multi-line POP3 response: a lone `.`.
 pub fn is_terminator(line: &Line<'_>) -> bool {
@@ -36,12 +46,16 @@ pub fn is_terminator(line: &Line<'_>) -> bool {
 pub struct MessageBuilder {
     hasher: Sha256,
     size: u64,
-    data: Vec<u8>,
+    /// The copy for extraction: only with `keep_data`, dropped once beyond `keep`.
+    data: Option<Vec<u8>>,
     keep: usize,
     cut: bool,
     gaps: u64,
     lines: u64,
     meta: ChunkMeta,
+    mime: MimeStream,
+    /// Bytes not yet hashed and decoded, at most [`BATCH`].
+    batch: Vec<u8>,
 }
 
 impl MessageBuilder {
@@ -50,24 +64,44 @@ impl MessageBuilder {
         MessageBuilder {
             hasher: Sha256::new(),
             size: 0,
-            data: Vec::new(),
+            data: limits.keep_data.then(Vec::new),
             keep: limits.keep_bytes,
             cut: false,
             gaps: 0,
             lines: 0,
             meta,
+            mime: MimeStream::new(&limits.mime, limits.keep_data),
+            batch: Vec::new(),
         }
     }
 
     /// Appends content bytes as they are.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.hasher.update(bytes);
         self.size += bytes.len() as u64;
-        let room = self.keep.saturating_sub(self.data.len());
-        if bytes.len() > room {
+        if self.size > self.keep as u64 {
             self.cut = true;
+            self.data = None;
         }
-        self.data.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        if let Some(d) = &mut self.data {
+            d.extend_from_slice(bytes);
+        }
+        if self.batch.len() + bytes.len() > BATCH {
+            self.flush();
+        }
+        if bytes.len() >= BATCH {
+            self.hasher.update(bytes);
+            self.mime.push(bytes);
+        } else {
+            self.batch.extend_from_slice(bytes);
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            self.hasher.update(&self.batch);
+            self.mime.push(&self.batch);
+            self.batch.clear();
+        }
     }
 
     /// Appends a dot-stuffed body line (not the terminator): a leading `.` at a line start
@@ -102,15 +136,16 @@ impl MessageBuilder {
     /// The finished message. `complete` says whether its proper end was seen; a message with
     /// a gap is never complete. `id` and `session` are filled in by the analysis layer.
     pub fn finish(
-        self,
+        mut self,
         complete: bool,
         direction: MessageDirection,
-        limits: &MessageLimits,
+        _limits: &MessageLimits,
     ) -> Message {
-        let info = if self.data.is_empty() {
-            mime::MimeInfo::default()
+        self.flush();
+        let info = if self.size == 0 {
+            MimeInfo::default()
         } else {
-            mime::parse(&self.data, &limits.mime)
+            self.mime.finish()
         };
         let mut truncated = Vec::new();
         if self.cut {
@@ -118,6 +153,9 @@ impl MessageBuilder {
         }
         if info.attachments_dropped > 0 {
             truncated.push("attachments".to_string());
+        }
+        if info.headers_cut {
+            truncated.push("headers".to_string());
         }
         if let Some(reason) = info.skipped {
             truncated.push(reason.to_string());
@@ -143,7 +181,7 @@ impl MessageBuilder {
             frame: self.meta.frame,
             time: self.meta.ts,
             truncated,
-            data: (!self.cut).then(|| Arc::new(self.data)),
+            data: self.data.map(Arc::new),
         }
     }
 }
@@ -152,6 +190,7 @@ impl MessageBuilder {
 mod tests {
     use super::*;
     use crate::proto::lines::LineReader;
+    use crate::proto::mime;
 
     #[test]
     fn dot_unstuffing_and_terminator() {

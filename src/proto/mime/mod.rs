@@ -7,6 +7,9 @@ use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, Pa
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
+mod stream;
+pub use stream::{parse_streaming, MimeStream};
+
 /// Limits of MIME decoding.
 #[derive(Debug, Clone, Copy)]
 pub struct MimeLimits {
@@ -47,6 +50,9 @@ pub struct MimeInfo {
     /// MIME decoding was skipped because a guard was hit: `mime-depth` or `mime-parts`
     /// (see [`MimeLimits`]); the headers are still decoded.
     pub skipped: Option<&'static str>,
+    /// A header block (the message's or a part's) was longer than its buffer (streaming
+    /// path only, see [`MimeStream`]); it was decoded from its first bytes.
+    pub headers_cut: bool,
 }
 
 /// What the pre-scan counts: MIME containers and delimiter lines.
@@ -81,7 +87,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Parses message bytes (RFC 5322 + MIME) into decoded headers and attachments.
+/// Parses message bytes (RFC 5322 + MIME) into decoded headers and attachments, with the
+/// whole message in memory: the reference for the streaming path ([`MimeStream`]), kept
+/// for the differential test.
 pub fn parse(bytes: &[u8], limits: &MimeLimits) -> MimeInfo {
     let mut info = MimeInfo::default();
     let sh = shape(bytes);
@@ -109,7 +117,7 @@ pub fn parse(bytes: &[u8], limits: &MimeLimits) -> MimeInfo {
     info
 }
 
-fn headers(msg: &Message<'_>) -> Headers {
+pub(crate) fn headers(msg: &Message<'_>) -> Headers {
     let raw = |name: &str| msg.header_raw(name).map(unfold);
     Headers {
         message_id: raw("Message-ID"),
@@ -138,7 +146,8 @@ fn render_addr(a: &mail_parser::Addr<'_>) -> String {
     }
 }
 
-const MAX_NESTED_MESSAGES: usize = 8;
+/// Nested `message/*` levels whose attachments are listed.
+pub(crate) const MAX_NESTED_MESSAGES: usize = 8;
 
 fn collect_attachments(msg: &Message<'_>, limits: &MimeLimits, info: &mut MimeInfo, depth: usize) {
     for (i, part) in msg.parts.iter().enumerate() {
@@ -182,7 +191,7 @@ fn collect_attachments(msg: &Message<'_>, limits: &MimeLimits, info: &mut MimeIn
     }
 }
 
-fn content_type(part: &MessagePart<'_>) -> String {
+pub(crate) fn content_type(part: &MessagePart<'_>) -> String {
     match part.content_type() {
         Some(ct) => match ct.subtype() {
             Some(st) => format!("{}/{}", ct.ctype(), st).to_ascii_lowercase(),

@@ -1,0 +1,954 @@
+//! Streaming MIME: the same result as [`super::parse`] without holding the message.
+//!
+//! Bytes are fed as they arrive. Header blocks (the message's, each part's) are buffered,
+//! bounded, and decoded with mail-parser (`parse_headers`), so header semantics (RFC 2047
+//! words, RFC 2231 parameters, addresses) stay the library's. Bodies are walked line by
+//! line as a multipart state machine: boundary lines are recognised at line starts against
+//! a bounded stack of open multiparts (the depth guard), the line ending before a boundary
+//! belongs to the boundary (RFC 2046 §5.1.1) and is withheld until the next line is known,
+//! and attachment bodies are transfer-decoded on the fly into a SHA-256, a size and, when
+//! the caller keeps data, a bounded copy. `message/*` parts that are not attachments are
+//! fed to a nested parser (bounded by the same depth guard).
+//!
+//! Where this differs from the whole-message path, it follows the RFCs; the differences
+//! are listed and tested in `tests/mime_stream_diff.rs`.
+
+use super::{content_type, headers, MimeInfo, MimeLimits, MAX_NESTED_MESSAGES};
+use crate::model::Attachment;
+use mail_parser::{Message, MessageParser, MimeHeaders};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Bound of the message's own header block; beyond it the block is counted
+/// (`MimeInfo::headers_cut`) and decoded from its first bytes.
+pub const MAX_TOP_HEADER_BYTES: usize = 256 * 1024;
+/// Bound of a part's header block, same treatment.
+pub const MAX_PART_HEADER_BYTES: usize = 64 * 1024;
+/// Decoded bytes staged before they go to the hash (bounds a decoder's output buffer).
+const STAGE: usize = 8 * 1024;
+/// Levels of base64/quoted-printable encoded `message/*` parts that are parsed, as in
+/// mail-parser (`MAX_NESTED_ENCODED`).
+const MAX_NESTED_ENCODED: usize = 3;
+
+/// Parses `bytes` with the streaming parser, fed in pieces of `chunk` bytes (a test and
+/// benchmark convenience; `chunk` 0 feeds all at once).
+pub fn parse_streaming(
+    bytes: &[u8],
+    limits: &MimeLimits,
+    keep_data: bool,
+    chunk: usize,
+) -> MimeInfo {
+    let mut s = MimeStream::new(limits, keep_data);
+    if chunk == 0 {
+        s.push(bytes);
+    } else {
+        for c in bytes.chunks(chunk) {
+            s.push(c);
+        }
+    }
+    s.finish()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Reading a header block.
+    Header,
+    /// Reading body lines (content of the current part, a preamble or an epilogue).
+    Body,
+    /// At a line start that begins with `-`: collecting its first bytes to tell a
+    /// boundary line from content.
+    Head,
+    /// Discarding the rest of a boundary line, then reading a part's header block.
+    SkipLine,
+    /// A guard was hit, or the message has nothing more to decode.
+    Done,
+}
+
+#[derive(Debug)]
+struct Frame {
+    boundary: Vec<u8>,
+    digest: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Enc {
+    None,
+    Base64,
+    Qp,
+}
+
+/// What a part's header block says.
+struct PartHead {
+    boundary: Option<Vec<u8>>,
+    digest: bool,
+    is_message: bool,
+    is_text: bool,
+    enc: Enc,
+    name: Option<String>,
+    disposition_attachment: bool,
+    content_type: String,
+}
+
+fn describe(msg: Option<&Message<'_>>, parent_digest: bool) -> PartHead {
+    let part = msg.and_then(|m| m.parts.first());
+    let ct = part.and_then(|p| p.content_type());
+    let enc = match part.and_then(|p| p.content_transfer_encoding()) {
+        Some(e) if e.eq_ignore_ascii_case("base64") => Enc::Base64,
+        Some(e) if e.eq_ignore_ascii_case("quoted-printable") => Enc::Qp,
+        _ => Enc::None,
+    };
+    // Classification as in mail-parser's `mime_type`.
+    let (mut boundary, mut digest, mut is_message, mut is_text) = (None, false, false, false);
+    match ct {
+        Some(ct) => match ct.ctype() {
+            "multipart" => {
+                boundary = ct.attribute("boundary").map(|b| b.as_bytes().to_vec());
+                digest = ct.subtype() == Some("digest");
+            }
+            "text" => is_text = true,
+            "message" => is_message = matches!(ct.subtype(), Some("rfc822") | Some("global")),
+            _ => {}
+        },
+        None if parent_digest => is_message = true,
+        None => is_text = true,
+    }
+    if boundary.as_ref().is_some_and(|b| b.is_empty()) {
+        boundary = None;
+    }
+    PartHead {
+        boundary,
+        digest,
+        is_message,
+        is_text,
+        enc,
+        name: part.and_then(|p| p.attachment_name()).map(str::to_string),
+        disposition_attachment: part
+            .and_then(|p| p.content_disposition())
+            .is_some_and(|d| d.is_attachment()),
+        content_type: part.map_or_else(|| "text/plain".into(), content_type),
+    }
+}
+
+/// Incremental base64: whitespace and characters outside the alphabet are skipped
+/// (RFC 2045 §6.8); `=` ends a group (what is pending is flushed, as mail-parser does).
+#[derive(Debug, Default)]
+struct B64 {
+    acc: u32,
+    n: u8,
+}
+
+const INVALID: u32 = 0xffff_ffff;
+static B64_TABLES: [[u32; 256]; 4] = b64_tables();
+
+const fn b64_tables() -> [[u32; 256]; 4] {
+    let mut t = [[INVALID; 256]; 4];
+    let mut v = 0u32;
+    while v < 64 {
+        let ch = match v {
+            0..=25 => b'A' + v as u8,
+            26..=51 => b'a' + (v - 26) as u8,
+            52..=61 => b'0' + (v - 52) as u8,
+            62 => b'+',
+            _ => b'/',
+        } as usize;
+        t[0][ch] = v << 18;
+        t[1][ch] = v << 12;
+        t[2][ch] = v << 6;
+        t[3][ch] = v;
+        v += 1;
+    }
+    t
+}
+
+impl B64 {
+    fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        loop {
+            if self.n == 0 {
+                // Fast path: whole groups of four alphabet characters.
+                while let [a, b, c, d, rest @ ..] = input {
+                    let w = B64_TABLES[0][*a as usize]
+                        | B64_TABLES[1][*b as usize]
+                        | B64_TABLES[2][*c as usize]
+                        | B64_TABLES[3][*d as usize];
+                    if w >> 24 != 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&w.to_be_bytes()[1..]);
+                    input = rest;
+                }
+            }
+            let Some((&ch, rest)) = input.split_first() else {
+                return;
+            };
+            input = rest;
+            let v = B64_TABLES[3][ch as usize];
+            if v != INVALID {
+                self.acc = (self.acc << 6) | v;
+                self.n += 1;
+                if self.n == 4 {
+                    out.extend_from_slice(&self.acc.to_be_bytes()[1..]);
+                    self.n = 0;
+                    self.acc = 0;
+                }
+            } else if ch == b'=' {
+                self.flush(out);
+            }
+        }
+    }
+
+    /// Emits the bytes of a partial group: `=` does this; so does the end of a text part
+    /// (the reference decodes text parts leniently, unpadded tails included), not the end
+    /// of other parts (mail-parser drops an unpadded tail).
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        match self.n {
+            1 => out.push((self.acc << 2) as u8),
+            2 => out.push((self.acc >> 4) as u8),
+            3 => out.extend_from_slice(&[(self.acc >> 10) as u8, (self.acc >> 2) as u8]),
+            _ => {}
+        }
+        self.n = 0;
+        self.acc = 0;
+    }
+}
+
+/// Incremental quoted-printable with mail-parser's rules: `=XX` decoded, `=` + line end a
+/// soft break, white space before a hard line end dropped, invalid `=` sequences kept
+/// literally, `\r` dropped and line ends written as CRLF once a CR was seen (else LF).
+#[derive(Debug, Default)]
+struct Qp {
+    /// 0: plain, 1: after `=`, 2: after `=` and one hex digit.
+    state: u8,
+    hex1: u8,
+    /// Trailing white space not yet written (dropped if a hard line end follows); bounded
+    /// by flushing it as content once it passes [`STAGE`] bytes.
+    ws: Vec<u8>,
+    crlf: bool,
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+impl Qp {
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        for &ch in input {
+            match ch {
+                b'=' if self.state == 0 => self.state = 1,
+                b'=' => {
+                    // `==`: the first is kept literally (mail-parser's text decoder fails
+                    // here and falls back to the same lenient result).
+                    self.lit(out, b"=");
+                    if self.state == 2 {
+                        let h = self.hex1;
+                        self.lit(out, &[h]);
+                    }
+                    self.state = 1;
+                }
+                b'\n' => {
+                    if self.state == 0 {
+                        self.ws.clear();
+                        out.extend_from_slice(if self.crlf { b"\r\n" } else { b"\n" });
+                    } else {
+                        // Soft break: white space before the `=` is content.
+                        out.append(&mut self.ws);
+                    }
+                    self.state = 0;
+                }
+                b'\r' => self.crlf = true,
+                _ => match self.state {
+                    0 => {
+                        if ch.is_ascii_whitespace() {
+                            if self.ws.len() >= STAGE {
+                                out.append(&mut self.ws);
+                            }
+                            self.ws.push(ch);
+                        } else {
+                            self.lit(out, &[ch]);
+                        }
+                    }
+                    1 => {
+                        if hex(ch).is_some() {
+                            self.hex1 = ch;
+                            self.state = 2;
+                        } else if !ch.is_ascii_whitespace() {
+                            self.state = 0;
+                            self.lit(out, &[b'=', ch]);
+                        }
+                    }
+                    _ => {
+                        self.state = 0;
+                        match (hex(self.hex1), hex(ch)) {
+                            (Some(a), Some(b)) => self.lit(out, &[(a << 4) | b]),
+                            _ => {
+                                let h = self.hex1;
+                                self.lit(out, &[b'=', h, ch]);
+                            }
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    fn lit(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
+        out.append(&mut self.ws);
+        out.extend_from_slice(bytes);
+    }
+
+    /// End of the part: pending white space is content unless the part ended at a
+    /// boundary (mail-parser decodes the line end before it, which drops the white space).
+    fn finish(&mut self, out: &mut Vec<u8>, at_boundary: bool) {
+        if !at_boundary {
+            out.append(&mut self.ws);
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Decoder {
+    Raw,
+    B64(B64),
+    Qp(Qp),
+}
+
+impl Decoder {
+    fn new(enc: Enc) -> Self {
+        match enc {
+            Enc::None => Decoder::Raw,
+            Enc::Base64 => Decoder::B64(B64::default()),
+            Enc::Qp => Decoder::Qp(Qp::default()),
+        }
+    }
+}
+
+/// Where decoded part bytes go.
+#[derive(Debug)]
+enum Target {
+    /// An attachment: hash, size, copy bounded by `keep_attachment_bytes`.
+    Attachment {
+        hasher: Sha256,
+        size: u64,
+        data: Option<Vec<u8>>,
+        keep: usize,
+        filename: Option<String>,
+        content_type: String,
+    },
+    /// An embedded message that is not an attachment: its attachments are listed too.
+    Nested(Box<MimeStream>),
+}
+
+/// The body of one part being decoded.
+#[derive(Debug)]
+struct PartSink {
+    decoder: Decoder,
+    target: Target,
+    /// Text parts: the reference strips one more line end than the boundary's (see
+    /// `tests/mime_stream_diff.rs`), so a trailing line end is held until more content
+    /// follows. 0-2 bytes.
+    strip_eol: bool,
+    held: [u8; 2],
+    held_len: u8,
+    /// Base64 text parts decode an unpadded tail (the reference's lenient decoder).
+    flush_tail: bool,
+    stage: Vec<u8>,
+}
+
+impl PartSink {
+    fn new(ph: &PartHead, target: Target) -> Self {
+        PartSink {
+            decoder: Decoder::new(ph.enc),
+            target,
+            strip_eol: ph.is_text,
+            held: [0; 2],
+            held_len: 0,
+            flush_tail: ph.is_text,
+            stage: Vec::new(),
+        }
+    }
+
+    fn content(&mut self, mut bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if !self.strip_eol {
+            return self.decode(bytes);
+        }
+        if self.held_len == 1 && self.held[0] == b'\r' && bytes[0] == b'\n' {
+            self.held = *b"\r\n";
+            self.held_len = 2;
+            bytes = &bytes[1..];
+            if bytes.is_empty() {
+                return;
+            }
+        }
+        if self.held_len > 0 {
+            let held = self.held;
+            let n = self.held_len as usize;
+            self.held_len = 0;
+            self.decode(&held[..n]);
+        }
+        let (body, tail): (&[u8], &[u8]) = if bytes.ends_with(b"\r\n") {
+            bytes.split_at(bytes.len() - 2)
+        } else if bytes.ends_with(b"\n") || bytes.ends_with(b"\r") {
+            bytes.split_at(bytes.len() - 1)
+        } else {
+            (bytes, &[])
+        };
+        self.decode(body);
+        self.held[..tail.len()].copy_from_slice(tail);
+        self.held_len = tail.len() as u8;
+    }
+
+    fn decode(&mut self, bytes: &[u8]) {
+        match &mut self.decoder {
+            Decoder::Raw => Self::deliver(&mut self.target, bytes),
+            Decoder::B64(d) => {
+                for piece in bytes.chunks(STAGE) {
+                    d.feed(piece, &mut self.stage);
+                    Self::deliver(&mut self.target, &self.stage);
+                    self.stage.clear();
+                }
+            }
+            Decoder::Qp(d) => {
+                for piece in bytes.chunks(STAGE) {
+                    d.feed(piece, &mut self.stage);
+                    Self::deliver(&mut self.target, &self.stage);
+                    self.stage.clear();
+                }
+            }
+        }
+    }
+
+    fn deliver(target: &mut Target, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        match target {
+            Target::Attachment {
+                hasher,
+                size,
+                data,
+                keep,
+                ..
+            } => {
+                hasher.update(bytes);
+                *size += bytes.len() as u64;
+                if let Some(d) = data {
+                    if d.len() + bytes.len() > *keep {
+                        *data = None;
+                    } else {
+                        d.extend_from_slice(bytes);
+                    }
+                }
+            }
+            Target::Nested(s) => s.push(bytes),
+        }
+    }
+
+    /// The part ended (at a boundary, or at the end of the message).
+    fn finish(mut self, at_boundary: bool) -> Target {
+        if self.held_len > 0 && self.held[..self.held_len as usize] == *b"\r" {
+            self.decode(b"\r");
+        }
+        match &mut self.decoder {
+            Decoder::Raw => {}
+            Decoder::B64(d) => {
+                if self.flush_tail {
+                    d.flush(&mut self.stage);
+                }
+            }
+            Decoder::Qp(d) => d.finish(&mut self.stage, at_boundary),
+        }
+        let stage = std::mem::take(&mut self.stage);
+        Self::deliver(&mut self.target, &stage);
+        self.target
+    }
+
+    fn nested_skipped(&self) -> Option<&'static str> {
+        match &self.target {
+            Target::Nested(s) => s.info.skipped,
+            Target::Attachment { .. } => None,
+        }
+    }
+}
+
+/// The streaming MIME parser of one message (or of an embedded message).
+#[derive(Debug)]
+pub struct MimeStream {
+    limits: MimeLimits,
+    keep_data: bool,
+    /// Embedded-message level: 0 for the message itself.
+    level: usize,
+    /// Containers (multiparts, embedded messages) open around this message.
+    base_depth: usize,
+    /// Encoded embedded-message levels still parsed.
+    enc_budget: usize,
+    /// Attachments at this level are listed (the reference lists them down to
+    /// [`MAX_NESTED_MESSAGES`] levels; deeper ones are still parsed, for the guards).
+    collect: bool,
+    mode: Mode,
+    /// The header block being read: bounded by `hdr_limit`, counted when cut.
+    hdr: Vec<u8>,
+    hdr_limit: usize,
+    /// Header-block line state: 0 line start, 1 line start + CR, 2 inside a line.
+    hline: u8,
+    /// The message's own headers have been read.
+    root_done: bool,
+    /// Open multiparts, innermost last; their number is bounded by `max_depth`.
+    frames: Vec<Frame>,
+    /// First bytes of a line that starts with `-`: at most 4 + the longest boundary,
+    /// itself bounded by the header block bound.
+    head: Vec<u8>,
+    head_need: usize,
+    line_start: bool,
+    /// Line end withheld because a boundary may follow: 0, 1 (`\n`) or 2 (`\r\n`) bytes.
+    pend: u8,
+    /// A `\r` withheld at the end of a push: it may start a line end.
+    cr: bool,
+    sink: Option<PartSink>,
+    /// Part delimiters seen (this message and embedded ones), bounded by `max_parts`.
+    parts: usize,
+    info: MimeInfo,
+}
+
+impl MimeStream {
+    /// A parser for a whole message. `keep_data`: keep decoded attachment bytes (bounded by
+    /// `limits.keep_attachment_bytes` each).
+    pub fn new(limits: &MimeLimits, keep_data: bool) -> Self {
+        Self::at_level(*limits, keep_data, 0, 0, MAX_NESTED_ENCODED, true)
+    }
+
+    fn at_level(
+        limits: MimeLimits,
+        keep_data: bool,
+        level: usize,
+        base_depth: usize,
+        enc_budget: usize,
+        collect: bool,
+    ) -> Self {
+        MimeStream {
+            limits,
+            keep_data,
+            level,
+            base_depth,
+            enc_budget,
+            collect,
+            mode: Mode::Header,
+            hdr: Vec::new(),
+            hdr_limit: MAX_TOP_HEADER_BYTES,
+            hline: 0,
+            root_done: false,
+            frames: Vec::new(),
+            head: Vec::new(),
+            head_need: 0,
+            line_start: true,
+            pend: 0,
+            cr: false,
+            sink: None,
+            parts: 0,
+            info: MimeInfo::default(),
+        }
+    }
+
+    /// Feeds the next bytes of the message.
+    pub fn push(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let used = match self.mode {
+                Mode::Header => self.header_bytes(data),
+                Mode::Body => self.body_bytes(data),
+                Mode::Head => self.head_bytes(data),
+                Mode::SkipLine => match memchr::memchr(b'\n', data) {
+                    Some(i) => {
+                        self.begin_header(MAX_PART_HEADER_BYTES);
+                        i + 1
+                    }
+                    None => data.len(),
+                },
+                Mode::Done => data.len(),
+            };
+            data = &data[used..];
+        }
+    }
+
+    fn begin_header(&mut self, limit: usize) {
+        self.mode = Mode::Header;
+        self.hdr.clear();
+        self.hdr_limit = limit;
+        self.hline = 0;
+    }
+
+    fn header_bytes(&mut self, data: &[u8]) -> usize {
+        let mut i = 0;
+        while i < data.len() {
+            let b = data[i];
+            i += 1;
+            match b {
+                b'\n' if self.hline < 2 => {
+                    self.keep_header(&data[..i]);
+                    self.header_block(true);
+                    return i;
+                }
+                b'\n' => self.hline = 0,
+                b'\r' if self.hline == 0 => self.hline = 1,
+                _ => {
+                    self.hline = 2;
+                    // Inside a line: jump to its end.
+                    match memchr::memchr(b'\n', &data[i..]) {
+                        Some(j) => {
+                            i += j + 1;
+                            self.hline = 0;
+                        }
+                        None => i = data.len(),
+                    }
+                }
+            }
+        }
+        self.keep_header(data);
+        data.len()
+    }
+
+    fn keep_header(&mut self, bytes: &[u8]) {
+        let room = self.hdr_limit.saturating_sub(self.hdr.len());
+        if bytes.len() > room {
+            self.info.headers_cut = true;
+        }
+        self.hdr.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    /// A header block is complete (`terminated`: by an empty line).
+    fn header_block(&mut self, terminated: bool) {
+        let block = std::mem::take(&mut self.hdr);
+        let parsed = MessageParser::default().parse_headers(&block[..]);
+        let root = !self.root_done;
+        if root {
+            self.root_done = true;
+            if self.level == 0 {
+                match &parsed {
+                    Some(m) => self.info.headers = headers(m),
+                    // The reference (a whole-message parse) fails only when no header and
+                    // no header end were found.
+                    None => self.info.unparsable = !terminated,
+                }
+            }
+        }
+        let parent_digest = self.frames.last().is_some_and(|f| f.digest);
+        let ph = describe(parsed.as_ref(), parent_digest);
+        drop(parsed);
+        self.hdr = block;
+        self.hdr.clear();
+        if self.hdr.capacity() > 4096 {
+            self.hdr = Vec::new();
+        }
+        if terminated {
+            self.start_part(ph, root);
+        }
+    }
+
+    fn depth(&self) -> usize {
+        self.base_depth + self.frames.len()
+    }
+
+    fn start_part(&mut self, ph: PartHead, root: bool) {
+        self.mode = Mode::Body;
+        self.line_start = true;
+        self.pend = 0;
+        self.cr = false;
+        if let Some(b) = ph.boundary {
+            if self.depth() + 1 > self.limits.max_depth {
+                return self.guard("mime-depth");
+            }
+            self.head_need = self.head_need.max(b.len() + 4);
+            self.frames.push(Frame {
+                boundary: b,
+                digest: ph.digest,
+            });
+            return;
+        }
+        let attachable = if root && self.level == 0 && !ph.is_message {
+            // The message's own body counts only when disposed as an attachment.
+            ph.disposition_attachment
+        } else {
+            ph.name.is_some() || ph.disposition_attachment
+        };
+        if attachable {
+            if !self.collect {
+                return;
+            }
+            if self.info.attachments.len() >= self.limits.max_attachments {
+                self.info.attachments_dropped += 1;
+                return;
+            }
+            let keep = self.limits.keep_attachment_bytes;
+            let target = Target::Attachment {
+                hasher: Sha256::new(),
+                size: 0,
+                data: self.keep_data.then(Vec::new),
+                keep,
+                filename: ph.name.clone(),
+                content_type: ph.content_type.clone(),
+            };
+            self.sink = Some(PartSink::new(&ph, target));
+        } else if ph.is_message {
+            let encoded = ph.enc != Enc::None;
+            if encoded && self.enc_budget == 0 {
+                return;
+            }
+            if self.depth() + 1 > self.limits.max_depth {
+                return self.guard("mime-depth");
+            }
+            let mut limits = self.limits;
+            limits.max_attachments = limits
+                .max_attachments
+                .saturating_sub(self.info.attachments.len());
+            limits.max_parts = limits.max_parts.saturating_sub(self.parts);
+            let nested = MimeStream::at_level(
+                limits,
+                self.keep_data,
+                self.level + 1,
+                self.depth() + 1,
+                self.enc_budget - usize::from(encoded),
+                self.collect && self.level < MAX_NESTED_MESSAGES,
+            );
+            self.sink = Some(PartSink::new(&ph, Target::Nested(Box::new(nested))));
+        }
+    }
+
+    /// A guard was hit: like the reference, no MIME decoding at all (top-level headers
+    /// are kept), and nothing more is read.
+    fn guard(&mut self, reason: &'static str) {
+        self.info.skipped = Some(reason);
+        self.info.attachments.clear();
+        self.info.attachments_dropped = 0;
+        self.frames.clear();
+        self.sink = None;
+        self.head = Vec::new();
+        self.mode = Mode::Done;
+    }
+
+    /// Content bytes that contain no boundary candidate; the line end at their end is
+    /// withheld (it belongs to a boundary if one follows).
+    fn emit_run(&mut self, mut run: &[u8]) {
+        if run.is_empty() {
+            return;
+        }
+        if self.cr {
+            self.cr = false;
+            if run[0] == b'\n' {
+                self.pend = 2;
+                run = &run[1..];
+                if run.is_empty() {
+                    return;
+                }
+            } else {
+                self.out(b"\r");
+            }
+        }
+        self.release();
+        let n = run.len();
+        if run.ends_with(b"\r\n") {
+            self.out(&run[..n - 2]);
+            self.pend = 2;
+        } else if run.ends_with(b"\n") {
+            self.out(&run[..n - 1]);
+            self.pend = 1;
+        } else if run.ends_with(b"\r") {
+            self.out(&run[..n - 1]);
+            self.cr = true;
+        } else {
+            self.out(run);
+        }
+    }
+
+    /// The withheld line end turned out to be content.
+    fn release(&mut self) {
+        let p = std::mem::take(&mut self.pend);
+        match p {
+            1 => self.out(b"\n"),
+            2 => self.out(b"\r\n"),
+            _ => {}
+        }
+    }
+
+    fn out(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let Some(s) = &mut self.sink else {
+            return;
+        };
+        s.content(bytes);
+        if let Some(reason) = s.nested_skipped() {
+            self.guard(reason);
+        }
+    }
+
+    fn body_bytes(&mut self, data: &[u8]) -> usize {
+        if self.frames.is_empty() {
+            // No boundary can end this body: all of it is content.
+            self.emit_run(data);
+            return data.len();
+        }
+        let mut p = 0;
+        loop {
+            if self.line_start {
+                if p == data.len() {
+                    return p;
+                }
+                if data[p] == b'-' {
+                    self.mode = Mode::Head;
+                    self.head.clear();
+                    return p;
+                }
+                self.line_start = false;
+            }
+            match memchr::memmem::find(&data[p..], b"\n-") {
+                Some(q) => {
+                    self.emit_run(&data[p..=p + q]);
+                    if self.mode == Mode::Done {
+                        return data.len();
+                    }
+                    p += q + 1;
+                    self.line_start = true;
+                }
+                None => {
+                    self.emit_run(&data[p..]);
+                    self.line_start = data.ends_with(b"\n");
+                    return data.len();
+                }
+            }
+        }
+    }
+
+    fn head_bytes(&mut self, data: &[u8]) -> usize {
+        let want = self.head_need - self.head.len().min(self.head_need);
+        let take = data.len().min(want.max(1));
+        let (used, line_end) = match memchr::memchr(b'\n', &data[..take]) {
+            Some(i) => (i + 1, true),
+            None => (take, false),
+        };
+        self.head.extend_from_slice(&data[..used]);
+        if line_end || self.head.len() >= self.head_need {
+            self.decide_head(line_end);
+        }
+        used
+    }
+
+    /// The first bytes of a line starting with `-` are known (the whole line if
+    /// `line_end`): a boundary of an open multipart, or content.
+    fn decide_head(&mut self, line_end: bool) {
+        let head = std::mem::take(&mut self.head);
+        let hit = self.frames.iter().rposition(|f| {
+            head.len() >= 2 + f.boundary.len()
+                && head.starts_with(b"--")
+                && head[2..].starts_with(&f.boundary)
+        });
+        match hit {
+            Some(i) => {
+                let after = &head[2 + self.frames[i].boundary.len()..];
+                let close = after.starts_with(b"--");
+                // The line end before the boundary belongs to it.
+                self.pend = 0;
+                self.cr = false;
+                self.end_part(true);
+                if self.mode == Mode::Done {
+                    return;
+                }
+                // An outer boundary also ends the multiparts inside it (RFC 2046 §5.1.2).
+                self.frames.truncate(i + 1);
+                if close {
+                    self.frames.pop();
+                    // Epilogue: skipped up to an outer boundary, or to the end.
+                    self.mode = if self.frames.is_empty() {
+                        Mode::Done
+                    } else {
+                        Mode::Body
+                    };
+                    self.line_start = line_end;
+                } else {
+                    self.parts += 1;
+                    if self.parts > self.limits.max_parts {
+                        return self.guard("mime-parts");
+                    }
+                    if line_end {
+                        self.begin_header(MAX_PART_HEADER_BYTES);
+                    } else {
+                        self.mode = Mode::SkipLine;
+                    }
+                }
+            }
+            None => {
+                self.mode = Mode::Body;
+                self.emit_run(&head);
+                self.line_start = line_end;
+            }
+        }
+        if self.head.capacity() == 0 {
+            self.head = head;
+            self.head.clear();
+        }
+    }
+
+    /// The current part's body ended.
+    fn end_part(&mut self, at_boundary: bool) {
+        let Some(sink) = self.sink.take() else {
+            return;
+        };
+        match sink.finish(at_boundary) {
+            Target::Attachment {
+                hasher,
+                size,
+                data,
+                filename,
+                content_type,
+                ..
+            } => self.info.attachments.push(Attachment {
+                filename,
+                content_type,
+                size,
+                sha256: hex::encode(hasher.finalize()),
+                data: data.map(Arc::new),
+            }),
+            Target::Nested(s) => {
+                let parts = s.parts;
+                let nested = s.finish();
+                self.parts += parts;
+                if let Some(reason) = nested.skipped {
+                    return self.guard(reason);
+                }
+                self.info.headers_cut |= nested.headers_cut;
+                self.info.attachments_dropped += nested.attachments_dropped;
+                for a in nested.attachments {
+                    if self.info.attachments.len() < self.limits.max_attachments {
+                        self.info.attachments.push(a);
+                    } else {
+                        self.info.attachments_dropped += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The message ended: what is pending is decoded, open parts are closed.
+    pub fn finish(mut self) -> MimeInfo {
+        match self.mode {
+            // No empty line after the message's header block: headers only.
+            Mode::Header if !self.root_done => self.header_block(false),
+            Mode::Head => {
+                // A last line without a line end may still be a boundary.
+                self.decide_head(true);
+            }
+            _ => {}
+        }
+        if self.mode != Mode::Done {
+            // The end of the message ends the part (also when a final boundary is
+            // missing): withheld bytes are content.
+            if self.cr {
+                self.cr = false;
+                self.out(b"\r");
+            }
+            self.release();
+            self.end_part(false);
+        }
+        self.info
+    }
+}
