@@ -490,6 +490,9 @@ pub struct MimeStream {
     /// The header block being read: bounded by `hdr_limit`, counted when cut.
     hdr: Vec<u8>,
     hdr_limit: usize,
+    /// The header block reached its bound: the rest of it is dropped, so the kept part
+    /// ends at a line end and every header before the cut still decodes.
+    hdr_full: bool,
     /// Header-block line state: 0 line start, 1 line start + CR, 2 inside a line.
     hline: u8,
     /// The message's own headers have been read.
@@ -536,6 +539,7 @@ impl MimeStream {
             mode: Mode::Header,
             hdr: Vec::new(),
             hdr_limit: MAX_TOP_HEADER_BYTES,
+            hdr_full: false,
             hline: 0,
             root_done: false,
             frames: Vec::new(),
@@ -574,6 +578,7 @@ impl MimeStream {
         self.mode = Mode::Header;
         self.hdr.clear();
         self.hdr_limit = limit;
+        self.hdr_full = false;
         self.hline = 0;
     }
 
@@ -608,11 +613,20 @@ impl MimeStream {
     }
 
     fn keep_header(&mut self, bytes: &[u8]) {
-        let room = self.hdr_limit.saturating_sub(self.hdr.len());
-        if bytes.len() > room {
-            self.info.headers_cut = true;
+        if self.hdr_full {
+            return;
         }
-        self.hdr.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        let room = self.hdr_limit.saturating_sub(self.hdr.len());
+        if bytes.len() <= room {
+            self.hdr.extend_from_slice(bytes);
+            return;
+        }
+        self.info.headers_cut = true;
+        self.hdr_full = true;
+        // Keep whole lines only; a header cut in the middle would be decoded wrongly.
+        self.hdr.extend_from_slice(&bytes[..room]);
+        let end = memchr::memrchr(b'\n', &self.hdr).map_or(0, |i| i + 1);
+        self.hdr.truncate(end);
     }
 
     /// A header block is complete (`terminated`: by an empty line).
