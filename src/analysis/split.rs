@@ -1,0 +1,334 @@
+//! One file split by connection across worker threads.
+
+use super::{Config, Finished, MailHandler};
+use crate::capture::{CaptureReader, LinkType};
+use crate::decode::{Decoded, Decoder, TcpFlags, TcpSegment};
+use crate::flow::FlowTable;
+use crate::model::Ts;
+use crate::proto::ChunkMeta;
+use std::net::IpAddr;
+use std::sync::mpsc;
+
+/// A connection's normalised 4-tuple.
+type Key = ((IpAddr, u16), (IpAddr, u16));
+
+fn key_of(a: (IpAddr, u16), b: (IpAddr, u16)) -> Key {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// From a worker to the reader.
+enum Note {
+    /// The handler ignored this connection while processing `frame`, with the capture
+    /// clock at `now`: its table keeps a tombstone, which needs no payload.
+    Ignored { key: Key, frame: u64, now: Ts },
+    /// A worker evicted tombstones (the connection limit was hit): forget them all.
+    Reset,
+}
+
+/// The worker side of the ignored-connection feedback, held by its handler.
+pub(super) struct IgnoredTx {
+    tx: mpsc::Sender<Note>,
+    frame: u64,
+    now: Ts,
+}
+
+impl IgnoredTx {
+    pub(super) fn ignored(&self, info: &crate::flow::ConnInfo) {
+        let key = key_of(
+            (info.client.ip, info.client.port),
+            (info.server.ip, info.server.port),
+        );
+        let _ = self.tx.send(Note::Ignored {
+            key,
+            frame: self.frame,
+            now: self.now,
+        });
+    }
+}
+
+/// Payload of connections the workers ignored is not copied to them: their tables hold
+/// a tombstone, which looks at flags and sequence numbers only. The reader forgets a
+/// connection, and sends its payload again, whenever the worker's tombstone may be
+/// gone: on a pure SYN (it may start a new connection), after the idle timeout (on the
+/// same clock as the worker's table), and when a worker evicted tombstones. A note that
+/// crosses a SYN dispatched after the ignoring frame is dropped (`syn_frames` keeps the
+/// last SYN frame per hash slot; a collision only drops a note).
+struct Ignored {
+    map: rustc_hash::FxHashMap<Key, Ts>,
+    syn_frames: Vec<u64>,
+    timeout: i64,
+}
+
+const SYN_SLOTS: usize = 1 << 16;
+
+impl Ignored {
+    fn note(&mut self, n: Note) {
+        match n {
+            Note::Ignored { key, frame, now } => {
+                let h = sym_hash(&key.0 .0, key.0 .1, &key.1 .0, key.1 .1);
+                if self.syn_frames[h as usize % SYN_SLOTS] <= frame {
+                    self.map.insert(key, now);
+                }
+            }
+            Note::Reset => self.map.clear(),
+        }
+    }
+
+    /// Whether the segment's payload can be left out. `now` is the capture clock
+    /// including this segment.
+    #[inline]
+    fn skip_payload(&mut self, seg: &TcpSegment<'_>, h: u64, frame: u64, now: Ts) -> bool {
+        let pure_syn = seg.flags.syn() && !seg.flags.ack();
+        if pure_syn {
+            self.syn_frames[h as usize % SYN_SLOTS] = frame;
+        }
+        if self.map.is_empty() || (seg.payload.is_empty() && !pure_syn) {
+            return false;
+        }
+        let key = key_of((seg.src, seg.sport), (seg.dst, seg.dport));
+        if pure_syn {
+            self.map.remove(&key);
+            return false;
+        }
+        let Some(last) = self.map.get_mut(&key) else {
+            return false;
+        };
+        if now.0.saturating_sub(last.0) > self.timeout {
+            self.map.remove(&key);
+            return false;
+        }
+        *last = now;
+        true
+    }
+}
+
+/// Segments per batch, and payload bytes per batch, before it is sent.
+const BATCH_SEGS: usize = 1024;
+const BATCH_BYTES: usize = 256 << 10;
+/// Batches queued per worker: bounds the memory in flight and lets the reader run ahead.
+const QUEUE: usize = 4;
+
+/// A TCP segment with its payload in the batch's byte buffer.
+struct Rec {
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    window: u16,
+    missing: u32,
+    off: u32,
+    len: u32,
+    frame: u64,
+    ts: Ts,
+    /// Latest capture time over all TCP segments up to this one (the clock a single
+    /// flow table would have).
+    now: Ts,
+}
+
+#[derive(Default)]
+struct Batch {
+    recs: Vec<Rec>,
+    bytes: Vec<u8>,
+    /// The capture clock when the batch was sent.
+    now: Ts,
+}
+
+/// The worker of a connection: a symmetric hash of its two endpoints.
+#[inline]
+fn sym_hash(a: &IpAddr, ap: u16, b: &IpAddr, bp: u16) -> u64 {
+    #[inline]
+    fn ep(ip: &IpAddr, port: u16) -> u64 {
+        let x = match ip {
+            IpAddr::V4(a) => u32::from(*a) as u64,
+            IpAddr::V6(a) => {
+                let v = u128::from(*a);
+                (v as u64) ^ ((v >> 64) as u64).rotate_left(29)
+            }
+        };
+        (x ^ ((port as u64) << 40)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+    let h = ep(a, ap) ^ ep(b, bp);
+    (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
+}
+
+#[inline]
+fn worker_of(h: u64, n: usize) -> usize {
+    ((h >> 32) as usize * n) >> 32
+}
+
+/// Reads the whole file; returns the finished sessions, the count of connections that
+/// were not mail, and the summed flow counters.
+pub(super) fn run(
+    reader: &mut CaptureReader,
+    decoder: &mut Decoder,
+    unsupported: &mut Vec<LinkType>,
+    cfg: &Config,
+    n: usize,
+    progress: &(dyn Fn(u64) + Sync),
+    interrupted_at: &mut Option<u64>,
+) -> (Vec<Finished>, u64, Vec<(&'static str, u64)>) {
+    let mut flow_cfg = cfg.flow.clone();
+    flow_cfg.max_connections = (flow_cfg.max_connections / n).max(1);
+    flow_cfg.max_buffer_total = (flow_cfg.max_buffer_total / n).max(1);
+    std::thread::scope(|scope| {
+        let (back_tx, back_rx) = mpsc::channel::<Batch>();
+        let (note_tx, note_rx) = mpsc::channel::<Note>();
+        let mut txs = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
+            txs.push(tx);
+            let back = back_tx.clone();
+            let notes = note_tx.clone();
+            let flow_cfg = flow_cfg.clone();
+            handles.push(scope.spawn(move || {
+                let handler = MailHandler {
+                    cfg,
+                    finished: Vec::new(),
+                    not_mail: 0,
+                    ignored: Some(IgnoredTx {
+                        tx: notes.clone(),
+                        frame: 0,
+                        now: Ts(i64::MIN),
+                    }),
+                };
+                let mut table = FlowTable::new(flow_cfg, handler);
+                let mut evicted = 0;
+                for mut b in rx {
+                    for r in &b.recs {
+                        table.advance(r.now);
+                        if let Some(t) = &mut table.handler_mut().ignored {
+                            t.frame = r.frame;
+                            t.now = r.now;
+                        }
+                        let seg = TcpSegment {
+                            src: r.src,
+                            dst: r.dst,
+                            sport: r.sport,
+                            dport: r.dport,
+                            seq: r.seq,
+                            ack: r.ack,
+                            flags: TcpFlags(r.flags),
+                            window: r.window,
+                            payload: &b.bytes[r.off as usize..(r.off + r.len) as usize],
+                            missing: r.missing,
+                        };
+                        let meta = ChunkMeta {
+                            frame: r.frame,
+                            ts: r.ts,
+                        };
+                        table.packet(&seg, meta);
+                    }
+                    table.advance(b.now);
+                    if table.stats().tombstones_evicted != evicted {
+                        evicted = table.stats().tombstones_evicted;
+                        let _ = notes.send(Note::Reset);
+                    }
+                    b.recs.clear();
+                    b.bytes.clear();
+                    // The reader may be gone already; the batch is then dropped.
+                    let _ = back.send(b);
+                }
+                let (handler, stats) = table.finish();
+                (handler.finished, handler.not_mail, stats.counters())
+            }));
+        }
+        drop(back_tx);
+        drop(note_tx);
+        let mut ignored = Ignored {
+            map: Default::default(),
+            syn_frames: vec![0; SYN_SLOTS],
+            timeout: cfg.flow.idle_timeout_ns,
+        };
+        let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
+        let mut now = Ts(i64::MIN);
+        let send = |w: usize, batches: &mut Vec<Batch>, now: Ts, ignored: &mut Ignored| {
+            while let Ok(n) = note_rx.try_recv() {
+                ignored.note(n);
+            }
+            let fresh = back_rx.try_recv().unwrap_or_default();
+            let mut b = std::mem::replace(&mut batches[w], fresh);
+            b.now = now;
+            // A worker only hangs up by panicking; its panic is raised at the join.
+            let _ = txs[w].send(b);
+        };
+        while let Some(pkt) = reader.next_packet() {
+            let (frame, ts) = (pkt.frame, pkt.ts);
+            if frame % super::INTERRUPT_CHECK_EVERY == 0 && cfg.interrupted() {
+                *interrupted_at = Some(frame);
+                break;
+            }
+            match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
+                Decoded::Tcp(seg) => {
+                    if ts > now {
+                        now = ts;
+                    }
+                    let h = sym_hash(&seg.src, seg.sport, &seg.dst, seg.dport);
+                    let w = worker_of(h, n);
+                    let payload = if ignored.skip_payload(&seg, h, frame, now) {
+                        &[][..]
+                    } else {
+                        seg.payload
+                    };
+                    let b = &mut batches[w];
+                    let off = b.bytes.len() as u32;
+                    b.bytes.extend_from_slice(payload);
+                    b.recs.push(Rec {
+                        src: seg.src,
+                        dst: seg.dst,
+                        sport: seg.sport,
+                        dport: seg.dport,
+                        seq: seg.seq,
+                        ack: seg.ack,
+                        flags: seg.flags.0,
+                        window: seg.window,
+                        missing: seg.missing,
+                        off,
+                        len: payload.len() as u32,
+                        frame,
+                        ts,
+                        now,
+                    });
+                    if b.recs.len() >= BATCH_SEGS || b.bytes.len() >= BATCH_BYTES {
+                        send(w, &mut batches, now, &mut ignored);
+                    }
+                }
+                Decoded::UnsupportedLink(lt) if !unsupported.contains(&lt) => unsupported.push(lt),
+                _ => {}
+            }
+            if frame % super::PROGRESS_EVERY == 0 {
+                progress(reader.summary().file_bytes);
+            }
+        }
+        for w in 0..n {
+            send(w, &mut batches, now, &mut ignored);
+        }
+        drop(txs);
+        let mut finished = Vec::new();
+        let mut not_mail = 0;
+        let mut counters: Vec<(&'static str, u64)> = Vec::new();
+        for h in handles {
+            let (f, nm, c) = match h.join() {
+                Ok(r) => r,
+                Err(p) => std::panic::resume_unwind(p),
+            };
+            finished.extend(f);
+            not_mail += nm;
+            if counters.is_empty() {
+                counters = c;
+            } else {
+                for (acc, (_, v)) in counters.iter_mut().zip(c) {
+                    acc.1 += v;
+                }
+            }
+        }
+        (finished, not_mail, counters)
+    })
+}
