@@ -18,10 +18,13 @@ struct Typed<'a, T: Serialize> {
     record: &'a T,
 }
 
-/// Writes one JSON object per line, each with a `type`.
+/// Writes one JSON object per line, each with a `type`, and flushes it: a reader of a
+/// pipe sees every record whole as soon as it is written, and a run that dies later has
+/// lost none of the records already written.
 pub fn write_record<W: Write, T: Serialize>(out: &mut W, kind: &str, record: &T) -> io::Result<()> {
     serde_json::to_writer(&mut *out, &Typed { kind, record })?;
-    out.write_all(b"\n")
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 /// Writes every record of the report as JSON lines: captures, sessions, credentials,
