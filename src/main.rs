@@ -137,7 +137,7 @@ struct Input {
 #[command(next_help_heading = "Limits")]
 struct Limits {
     /// Connections tracked at once (live and recently closed); the least recently active
-    /// is evicted first (about 2.2 KB each) [default: 250000; counter flow.evicted].
+    /// is evicted first (about 0.9 KB each) [default: 250000; counter flow.evicted].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
     /// Out-of-order bytes buffered per connection direction before a hole is given up

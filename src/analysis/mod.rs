@@ -85,53 +85,65 @@ impl Config {
     }
 }
 
-/// A dissector of either protocol.
-pub enum MailStream {
-    Smtp(Box<SmtpDissector>),
-    Pop3(Box<Pop3Dissector>),
+/// A followed connection's dissector. It is created on the connection's first byte (or
+/// gap), not when the connection is followed: a dissector is about 2 KB, and a SYN flood to a
+/// mail port must cost only the flow entry.
+pub struct MailStream {
+    protocol: Protocol,
+    start: Start,
+    live: Option<Box<dyn Dissector>>,
+}
+
+/// How to create a stream's dissector.
+enum Start {
+    Smtp(SmtpConfig),
+    Pop3(Pop3Config),
 }
 
 impl MailStream {
-    fn protocol(&self) -> Protocol {
-        match self {
-            MailStream::Smtp(_) => Protocol::Smtp,
-            MailStream::Pop3(_) => Protocol::Pop3,
+    fn new(start: Start) -> MailStream {
+        let protocol = match start {
+            Start::Smtp(_) => Protocol::Smtp,
+            Start::Pop3(_) => Protocol::Pop3,
+        };
+        MailStream {
+            protocol,
+            start,
+            live: None,
         }
     }
 
-    /// The peer really spoke the protocol (not a stranger on a mail port).
+    fn dissector(&mut self) -> &mut dyn Dissector {
+        let start = &self.start;
+        self.live
+            .get_or_insert_with(|| match start {
+                Start::Smtp(cfg) => Box::new(SmtpDissector::new(cfg)),
+                Start::Pop3(cfg) => Box::new(Pop3Dissector::new(cfg)),
+            })
+            .as_mut()
+    }
+
+    /// The peer really spoke the protocol (not a stranger on a mail port, nor a
+    /// connection that carried no byte).
     fn is_mail(&self) -> bool {
-        match self {
-            MailStream::Smtp(d) => d.is_smtp(),
-            MailStream::Pop3(d) => d.is_pop3(),
-        }
+        self.live.as_ref().is_some_and(|d| d.recognised())
     }
 
     fn finish(&mut self) -> SessionOutput {
-        match self {
-            MailStream::Smtp(d) => d.finish(),
-            MailStream::Pop3(d) => d.finish(),
-        }
+        self.dissector().finish()
     }
 }
 
 impl StreamConsumer for MailStream {
     fn data(&mut self, from: Side, bytes: &[u8], meta: ChunkMeta) {
-        match self {
-            MailStream::Smtp(d) => d.data(from, bytes, meta),
-            MailStream::Pop3(d) => d.data(from, bytes, meta),
-        }
+        self.dissector().data(from, bytes, meta)
     }
     fn gap(&mut self, from: Side, len: u64, meta: ChunkMeta) {
-        match self {
-            MailStream::Smtp(d) => d.gap(from, len, meta),
-            MailStream::Pop3(d) => d.gap(from, len, meta),
-        }
+        self.dissector().gap(from, len, meta)
     }
     fn end(&mut self, reason: EndReason, meta: ChunkMeta) {
-        match self {
-            MailStream::Smtp(d) => d.end(reason, meta),
-            MailStream::Pop3(d) => d.end(reason, meta),
+        if let Some(d) = self.live.as_mut() {
+            d.end(reason, meta)
         }
     }
 }
@@ -181,13 +193,13 @@ impl MailHandler<'_> {
                 let mut cfg = self.cfg.smtp;
                 cfg.tls_from_start = tls;
                 cfg.message.keep_data = self.cfg.keep_data;
-                MailStream::Smtp(Box::new(SmtpDissector::new(&cfg)))
+                MailStream::new(Start::Smtp(cfg))
             }
             Guess::Pop3 { tls } => {
                 let mut cfg = self.cfg.pop3;
                 cfg.tls_from_start = tls;
                 cfg.message.keep_data = self.cfg.keep_data;
-                MailStream::Pop3(Box::new(Pop3Dissector::new(&cfg)))
+                MailStream::new(Start::Pop3(cfg))
             }
         }
     }
@@ -214,7 +226,7 @@ impl Handler for MailHandler<'_> {
             self.not_mail += 1;
             return;
         }
-        let protocol = stream.protocol();
+        let protocol = stream.protocol;
         let mut output = stream.finish();
         if !self.cfg.keep_dialogue {
             output.dialogue = Vec::new();

@@ -143,6 +143,9 @@ fn snake(s: &str) -> String {
 
 /// A protocol dissector: a stream consumer that yields a session description at the end.
 pub trait Dissector: StreamConsumer {
+    /// The peer really spoke this protocol (not a stranger on its port): what was seen
+    /// is worth reporting.
+    fn recognised(&self) -> bool;
     /// The session as far as it was seen. Called once, after `end`.
     fn finish(&mut self) -> SessionOutput;
 }

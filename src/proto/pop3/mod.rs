@@ -1113,6 +1113,10 @@ impl StreamConsumer for Pop3Dissector {
 }
 
 impl Dissector for Pop3Dissector {
+    fn recognised(&self) -> bool {
+        self.is_pop3()
+    }
+
     fn finish(&mut self) -> SessionOutput {
         if let Some(kind) = self.open.as_ref().map(|m| m.kind) {
             let left = self.pending.len();

@@ -428,6 +428,10 @@ impl StreamConsumer for SmtpDissector {
 }
 
 impl Dissector for SmtpDissector {
+    fn recognised(&self) -> bool {
+        self.is_smtp()
+    }
+
     fn finish(&mut self) -> SessionOutput {
         self.st.close_open_work();
         self.st.output()
