@@ -13,6 +13,7 @@ use crate::model::{
 use crate::proto::pop3::{self, Pop3Config, Pop3Dissector};
 use crate::proto::smtp::{self, SmtpConfig, SmtpDissector};
 use crate::proto::{ChunkMeta, Dissector, EndReason, Recognition, SessionOutput, StreamConsumer};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -366,7 +367,7 @@ fn read_file(
     let mut reader = CaptureReader::open(path)?;
     let display = path.display().to_string();
     let mut decoder = Decoder::new(cfg.decode);
-    let mut unsupported: Vec<crate::capture::LinkType> = Vec::new();
+    let mut unsupported = BTreeSet::new();
     let mut interrupted_at = None;
     let (finished, not_mail, flow_counters) = if threads > 1 {
         split::run(
@@ -397,7 +398,9 @@ fn read_file(
             };
             match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
                 Decoded::Tcp(seg) => table.packet(&seg, meta),
-                Decoded::UnsupportedLink(lt) if !unsupported.contains(&lt) => unsupported.push(lt),
+                Decoded::UnsupportedLink(lt) => {
+                    unsupported.insert(lt);
+                }
                 _ => {}
             }
             if reader.summary().packets % PROGRESS_EVERY == 0 {
@@ -436,7 +439,9 @@ fn read_file(
             message: "interrupted: the report covers the packets read before this frame".into(),
         });
     }
-    for lt in unsupported {
+    // One warning per link type, up to a few: a crafted pcapng can declare thousands.
+    const LISTED: usize = 8;
+    for lt in unsupported.iter().take(LISTED) {
         warnings.push(crate::model::Warning {
             offset: None,
             frame: None,
@@ -444,6 +449,16 @@ fn read_file(
                 "unsupported link type {} ({}): its packets were skipped",
                 lt.name(),
                 lt.0
+            ),
+        });
+    }
+    if unsupported.len() > LISTED {
+        warnings.push(crate::model::Warning {
+            offset: None,
+            frame: None,
+            message: format!(
+                "{} more unsupported link types: their packets were skipped",
+                unsupported.len() - LISTED
             ),
         });
     }

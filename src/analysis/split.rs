@@ -6,6 +6,7 @@ use crate::decode::{Decoded, Decoder, TcpFlags, TcpSegment};
 use crate::flow::FlowTable;
 use crate::model::Ts;
 use crate::proto::ChunkMeta;
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::mpsc;
 
@@ -168,7 +169,7 @@ fn worker_of(h: u64, n: usize) -> usize {
 pub(super) fn run(
     reader: &mut CaptureReader,
     decoder: &mut Decoder,
-    unsupported: &mut Vec<LinkType>,
+    unsupported: &mut BTreeSet<LinkType>,
     cfg: &Config,
     n: usize,
     progress: &(dyn Fn(u64) + Sync),
@@ -300,7 +301,9 @@ pub(super) fn run(
                         send(w, &mut batches, now, &mut ignored);
                     }
                 }
-                Decoded::UnsupportedLink(lt) if !unsupported.contains(&lt) => unsupported.push(lt),
+                Decoded::UnsupportedLink(lt) => {
+                    unsupported.insert(lt);
+                }
                 _ => {}
             }
             if frame % super::PROGRESS_EVERY == 0 {

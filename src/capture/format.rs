@@ -47,11 +47,19 @@ pub(crate) struct PcapState {
     snaplen: u32,
 }
 
+/// Interfaces one pcapng section may describe (an interface id is a u32, but no real capture
+/// comes near this; a file that does is treated as damaged from there).
+pub const MAX_INTERFACES: usize = 65_536;
+
 pub(crate) struct NgState {
     /// Byte order of the current section.
     big_endian: bool,
-    /// Interfaces of the current section (an SHB starts a new list).
+    /// Interfaces of the current section (an SHB starts a new list); at most
+    /// [`MAX_INTERFACES`].
     ifaces: Vec<Iface>,
+    /// Link types already listed in the summary, one bit each: a file of interface blocks
+    /// must not cost a list search per block.
+    links_seen: Box<[u64; 1024]>,
     /// Timestamp of the previous packet, for simple packet blocks which have none.
     last_ts: Ts,
 }
@@ -181,6 +189,7 @@ pub(crate) fn parse_file_header(head: &[u8]) -> Result<(FormatState, Format, usi
         let st = NgState {
             big_endian,
             ifaces: Vec::new(),
+            links_seen: Box::new([0; 1024]),
             last_ts: Ts(0),
         };
         return Ok((FormatState::Pcapng(st), Format::Pcapng, 0));
@@ -395,15 +404,23 @@ impl NgState {
                     if body.len() < 8 {
                         return damage(src, s, at, "interface description block too short".into());
                     }
-                    // Interfaces are bounded by the number of blocks, and each costs a few bytes.
-                    let link = LinkType(u16_at(body, 0, be) as u32);
+                    if self.ifaces.len() >= MAX_INTERFACES {
+                        return damage(
+                            src,
+                            s,
+                            at,
+                            format!("more than {MAX_INTERFACES} interfaces in one section"),
+                        );
+                    }
+                    let link16 = u16_at(body, 0, be);
+                    let link = LinkType(link16 as u32);
                     let mut iface = Iface {
                         link,
                         res: Resolution::Dec(6),
                         offset_secs: 0,
                     };
                     if let Err(m) = parse_idb_options(&body[8..], be, &mut iface) {
-                        s.warnings.push(Warning {
+                        s.warn(Warning {
                             offset: Some(at),
                             frame: Some(s.packets + 1),
                             message: m,
@@ -412,7 +429,9 @@ impl NgState {
                     if iface.res.finer_than_micro() {
                         s.nanosecond = true;
                     }
-                    if !s.link_types.contains(&link) {
+                    let (word, bit) = (link16 as usize / 64, 1u64 << (link16 % 64));
+                    if self.links_seen[word] & bit == 0 {
+                        self.links_seen[word] |= bit;
                         s.link_types.push(link);
                     }
                     self.ifaces.push(iface);

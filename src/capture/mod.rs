@@ -112,6 +112,8 @@ pub struct CaptureSummary {
     /// Packets whose timestamp is earlier than the previous packet's (reassembly and
     /// timeouts run on the latest time seen, so this is harmless but worth knowing).
     pub ts_backwards: u64,
+    /// Warnings beyond [`MAX_WARNINGS`], counted only.
+    pub warnings_dropped: u64,
     /// pcap records whose captured length exceeds the file's snapshot length (kept: the
     /// length is still below [`MAX_CAPLEN`]).
     pub caplen_over_snaplen: u64,
@@ -119,11 +121,22 @@ pub struct CaptureSummary {
 
 impl CaptureSummary {
     /// Oddities counted while reading, by name (`capture.<name>` in reports).
-    pub fn counters(&self) -> [(&'static str, u64); 2] {
+    pub fn counters(&self) -> [(&'static str, u64); 3] {
         [
             ("ts_backwards", self.ts_backwards),
             ("caplen_over_snaplen", self.caplen_over_snaplen),
+            ("warnings_dropped", self.warnings_dropped),
         ]
+    }
+
+    /// Records a warning; past [`MAX_WARNINGS`] only counts it (`warnings_dropped`), so a
+    /// file whose every block is odd cannot grow the list.
+    pub fn warn(&mut self, w: Warning) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(w);
+        } else {
+            self.warnings_dropped += 1;
+        }
     }
 }
 
@@ -169,6 +182,9 @@ pub struct CaptureReader {
 
 /// A gzip stream that expands more than this many times is reported (possible
 /// decompression bomb); reading goes on, memory stays bounded by the window.
+/// Warnings kept per capture; more are counted as `warnings_dropped`.
+pub const MAX_WARNINGS: usize = 64;
+
 pub const GZIP_RATIO_WARNING: u64 = 100;
 /// ... once it has produced at least this many bytes.
 const GZIP_RATIO_MIN_BYTES: u64 = 64 << 20;
@@ -340,6 +356,7 @@ impl CaptureReader {
             last: None,
             warnings: Vec::new(),
             ts_backwards: 0,
+            warnings_dropped: 0,
             caplen_over_snaplen: 0,
         };
         state.init_summary(&mut summary);
