@@ -655,7 +655,9 @@ fn run_creds(args: CredsArgs) -> io::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match args.format {
-        CredsFormat::Table => out.write_all(creds::render_table(&report, None).as_bytes())?,
+        CredsFormat::Table => {
+            out.write_all(creds::render_table(&report, &table_options()).as_bytes())?
+        }
         CredsFormat::Json => creds::write_json(&mut out, &report)?,
         CredsFormat::Jsonl => creds::write_jsonl(&mut out, &report)?,
         CredsFormat::Csv => creds::write_csv(&mut out, &report)?,

@@ -4,9 +4,9 @@
 
 use crate::model::{Credential, Endpoint, Protocol, Report, Session, Tls, Tool};
 use crate::report::json::write_record;
+use crate::report::table::{new_table, right, TableOptions};
 use crate::text::{cell, escape};
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::Cell;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -406,30 +406,15 @@ pub fn write_csv<W: Write>(out: &mut W, report: &Report) -> io::Result<()> {
     Ok(())
 }
 
-fn new_table(width: Option<u16>, header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().map(Cell::new));
-    if let Some(w) = width {
-        t.set_width(w);
-    }
-    t
-}
-
-fn right(s: impl ToString) -> Cell {
-    Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
-}
-
 /// Renders the audit as text: the summary line, the credentials table, the findings per
 /// server. Every capture-derived string is escaped.
-pub fn render_table(report: &Report, width: Option<u16>) -> String {
+pub fn render_table(report: &Report, opts: &TableOptions) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", summary(report).text);
     let _ = writeln!(out);
     let _ = writeln!(out, "Credentials");
     let mut t = new_table(
-        width,
+        opts,
         &[
             "time",
             "proto",
@@ -482,7 +467,7 @@ pub fn render_table(report: &Report, width: Option<u16>) -> String {
     let _ = writeln!(out);
     let _ = writeln!(out, "Findings per server (sessions)");
     let mut t = new_table(
-        width,
+        opts,
         &[
             "server",
             "proto",

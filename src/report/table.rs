@@ -21,7 +21,9 @@ pub struct TableOptions {
     pub color: bool,
 }
 
-fn new_table(opts: &TableOptions, header: &[&str]) -> Table {
+/// A table in the report style: condensed UTF-8 borders, fitted to `opts.width`, long cells
+/// cut with `…`, colour only when `opts.color`.
+pub(crate) fn new_table(opts: &TableOptions, header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
@@ -72,7 +74,8 @@ fn without<T>(v: Vec<T>, dropped: &[usize]) -> Vec<T> {
         .collect()
 }
 
-fn right(s: impl ToString) -> Cell {
+/// A right-aligned cell (numbers).
+pub(crate) fn right(s: impl ToString) -> Cell {
     Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
 }
 
