@@ -204,11 +204,11 @@ pub struct CaptureReader {
     compressed: Option<Arc<AtomicU64>>,
 }
 
-/// A gzip stream that expands more than this many times is reported (possible
-/// decompression bomb); reading goes on, memory stays bounded by the window.
 /// Warnings kept per capture; more are counted as `warnings_dropped`.
 pub const MAX_WARNINGS: usize = 64;
 
+/// A gzip stream that expands more than this many times is reported (possible
+/// decompression bomb); reading goes on, memory stays bounded by the window.
 pub const GZIP_RATIO_WARNING: u64 = 100;
 /// ... once it has produced at least this many bytes.
 const GZIP_RATIO_MIN_BYTES: u64 = 64 << 20;
@@ -237,8 +237,8 @@ pub(crate) struct PacketLoc {
 }
 
 impl CaptureReader {
-    /// Opens a file ("-" = standard input). Plain files are memory-mapped (zero-copy);
-    /// gzip-compressed files, standard input and non-regular files are streamed.
+    /// Opens a file ("-" = standard input) and streams it through a bounded window;
+    /// gzip is recognised by its magic bytes.
     pub fn open(path: &Path) -> Result<CaptureReader, CaptureError> {
         if path.as_os_str() == "-" {
             return CaptureReader::from_read(path.display().to_string(), Box::new(io::stdin()));
