@@ -1,6 +1,7 @@
 //! Application-protocol dissectors: sans-IO state machines fed ordered bytes and gap
 //! events by the reassembler. They know nothing of pcap, threads or output formats.
 
+pub mod dialogue;
 pub mod lines;
 pub mod message;
 pub mod mime;

@@ -50,14 +50,15 @@
 
 pub mod parser;
 
+use super::dialogue::Dialogue;
 use super::lines::{Line, LineReader, DEFAULT_MAX_LINE};
 use super::message::{is_terminator, MessageBuilder, MessageLimits};
 use super::sasl::{self, SaslExchange};
 use super::Recognition;
 use super::{ChunkMeta, Dissector, EndReason, SessionOutput, StreamConsumer};
 use crate::model::{
-    Command, Credential, DialogueEntry, DialogueEvent, Finding, Message, MessageDirection,
-    Pop3Detail, Protocol, ProtocolDetail, Reply, Side, Tls,
+    Command, Credential, DialogueEvent, Finding, Message, MessageDirection, Pop3Detail, Protocol,
+    ProtocolDetail, Reply, Side, Tls,
 };
 use parser::{Cmd, ServerLine, Status};
 use std::collections::{BTreeMap, VecDeque};
@@ -319,7 +320,7 @@ pub struct Pop3Dissector {
     commands: Vec<Command>,
     credentials: Vec<Credential>,
     messages: Vec<Message>,
-    dialogue: Vec<DialogueEntry>,
+    dialogue: Dialogue,
     findings: Vec<Finding>,
     truncated: Vec<String>,
     anomalies: Vec<String>,
@@ -369,7 +370,7 @@ impl Pop3Dissector {
             commands: Vec::new(),
             credentials: Vec::new(),
             messages: Vec::new(),
-            dialogue: Vec::new(),
+            dialogue: Dialogue::new(cfg.limits.max_dialogue),
             findings: Vec::new(),
             truncated: Vec::new(),
             anomalies: Vec::new(),
@@ -417,17 +418,11 @@ impl Pop3Dissector {
     }
 
     fn entry(&mut self, from: Side, meta: ChunkMeta, event: DialogueEvent) -> Option<usize> {
-        if self.dialogue.len() >= self.cfg.limits.max_dialogue {
+        let i = self.dialogue.push(from, meta, event);
+        if i.is_none() {
             self.truncate("dialogue");
-            return None;
         }
-        self.dialogue.push(DialogueEntry {
-            frame: meta.frame,
-            time: meta.ts,
-            from,
-            event,
-        });
-        Some(self.dialogue.len() - 1)
+        i
     }
 
     fn line_entry(&mut self, from: Side, line: &Line<'_>) {
@@ -466,10 +461,8 @@ impl Pop3Dissector {
         if self.tls_entry[i].is_none() {
             self.tls_entry[i] = self.entry(from, meta, DialogueEvent::Tls { bytes: 0 });
         }
-        if let Some(DialogueEntry {
-            event: DialogueEvent::Tls { bytes },
-            ..
-        }) = self.tls_entry[i].and_then(|e| self.dialogue.get_mut(e))
+        if let Some(DialogueEvent::Tls { bytes }) =
+            self.tls_entry[i].and_then(|e| self.dialogue.event_mut(e))
         {
             *bytes += len as u64;
         }
@@ -878,13 +871,9 @@ impl Pop3Dissector {
             let entry = m.body_entry;
             match entry {
                 Some(e) => {
-                    if let Some(DialogueEntry {
-                        event:
-                            DialogueEvent::Body {
-                                lines: l, bytes: s, ..
-                            },
-                        ..
-                    }) = self.dialogue.get_mut(e)
+                    if let Some(DialogueEvent::Body {
+                        lines: l, bytes: s, ..
+                    }) = self.dialogue.event_mut(e)
                     {
                         (*l, *s) = (lines, bytes);
                     }
@@ -1172,7 +1161,7 @@ impl Dissector for Pop3Dissector {
             commands: std::mem::take(&mut self.commands),
             credentials: std::mem::take(&mut self.credentials),
             messages: std::mem::take(&mut self.messages),
-            dialogue: std::mem::take(&mut self.dialogue),
+            dialogue: self.dialogue.take(),
             findings: std::mem::take(&mut self.findings),
             truncated: std::mem::take(&mut self.truncated),
             anomalies: std::mem::take(&mut self.anomalies),

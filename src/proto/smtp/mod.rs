@@ -35,13 +35,14 @@ mod tests;
 pub use anomaly::{Anomaly, AnomalyCounts};
 pub use parser::looks_like_smtp;
 
+use super::dialogue::Dialogue;
 use super::lines::{Line, LineReader};
 use super::message::{is_terminator, MessageBuilder, MessageLimits};
 use super::sasl::{self, SaslExchange};
 use super::{ChunkMeta, Dissector, EndReason, SessionOutput, StreamConsumer};
 use crate::model::{
-    Command, Credential, DialogueEntry, DialogueEvent, Finding, Message, MessageDirection,
-    Protocol, ProtocolDetail, Recipient, Reply, Side, SmtpDetail, Tls, Transaction,
+    Command, Credential, DialogueEvent, Finding, Message, MessageDirection, Protocol,
+    ProtocolDetail, Recipient, Reply, Side, SmtpDetail, Tls, Transaction,
 };
 use parser::{parse_auth, parse_bdat, parse_command, parse_path, parse_reply, split_enhanced};
 use std::collections::VecDeque;
@@ -253,7 +254,7 @@ struct State {
     messages: Vec<Message>,
     /// Transaction of each message.
     msg_tx: Vec<usize>,
-    dialogue: Vec<DialogueEntry>,
+    dialogue: Dialogue,
     /// Index of the TLS transcript entry per side (client, server).
     tls_entry: [Option<usize>; 2],
     truncated: Vec<String>,
@@ -275,6 +276,7 @@ impl SmtpDissector {
             msg_limits: cfg.message,
             implicit_tls: cfg.tls_from_start,
             client_mode: Some(ClientMode::Command),
+            dialogue: Dialogue::new(cfg.limits.max_dialogue),
             ..State::default()
         };
         if cfg.tls_from_start {
@@ -455,18 +457,12 @@ impl State {
     // ----- transcript and bounds -----------------------------------------------------
 
     fn push_entry(&mut self, from: Side, meta: ChunkMeta, event: DialogueEvent) -> Option<usize> {
-        if self.dialogue.len() >= self.limits.max_dialogue {
+        let i = self.dialogue.push(from, meta, event);
+        if i.is_none() {
             self.anomalies.add(Anomaly::DialogueFull);
             self.mark_truncated("dialogue");
-            return None;
         }
-        self.dialogue.push(DialogueEntry {
-            frame: meta.frame,
-            time: meta.ts,
-            from,
-            event,
-        });
-        Some(self.dialogue.len() - 1)
+        i
     }
 
     fn push_line_entry(&mut self, from: Side, line: &Line<'_>) {
@@ -496,7 +492,7 @@ impl State {
         };
         match self.tls_entry[i] {
             Some(e) => {
-                if let DialogueEvent::Tls { bytes } = &mut self.dialogue[e].event {
+                if let Some(DialogueEvent::Tls { bytes }) = self.dialogue.event_mut(e) {
                     *bytes += n as u64;
                 }
             }
@@ -897,9 +893,9 @@ impl State {
         let (lines, bytes) = (m.lines, m.builder.as_ref().map_or(0, MessageBuilder::size));
         match m.body_entry {
             Some(e) => {
-                if let DialogueEvent::Body {
+                if let Some(DialogueEvent::Body {
                     lines: l, bytes: b, ..
-                } = &mut self.dialogue[e].event
+                }) = self.dialogue.event_mut(e)
                 {
                     *l = lines;
                     *b = bytes;
@@ -1189,7 +1185,7 @@ impl State {
             commands: std::mem::take(&mut self.commands),
             credentials: std::mem::take(&mut self.credentials),
             messages,
-            dialogue: std::mem::take(&mut self.dialogue),
+            dialogue: self.dialogue.take(),
             findings,
             truncated: std::mem::take(&mut self.truncated),
             anomalies: self.anomalies.render(),
