@@ -194,12 +194,14 @@ impl MailHandler<'_> {
                 let mut cfg = self.cfg.smtp;
                 cfg.tls_from_start = tls;
                 cfg.message.keep_data = self.cfg.keep_data;
+                cfg.skip_dialogue = !self.cfg.keep_dialogue;
                 MailStream::new(Start::Smtp(cfg))
             }
             Guess::Pop3 { tls } => {
                 let mut cfg = self.cfg.pop3;
                 cfg.tls_from_start = tls;
                 cfg.message.keep_data = self.cfg.keep_data;
+                cfg.skip_dialogue = !self.cfg.keep_dialogue;
                 MailStream::new(Start::Pop3(cfg))
             }
         }
@@ -228,10 +230,7 @@ impl Handler for MailHandler<'_> {
             return;
         }
         let protocol = stream.protocol;
-        let mut output = stream.finish();
-        if !self.cfg.keep_dialogue {
-            output.dialogue = Vec::new();
-        }
+        let output = stream.finish();
         self.finished.push(Finished {
             info: *info,
             stats: *stats,

@@ -10,6 +10,7 @@ use crate::model::{DialogueEntry, DialogueEvent, Side};
 pub struct Dialogue {
     entries: Vec<DialogueEntry>,
     max: usize,
+    off: bool,
 }
 
 impl Dialogue {
@@ -18,13 +19,29 @@ impl Dialogue {
         Dialogue {
             entries: Vec::new(),
             max,
+            off: false,
         }
+    }
+
+    /// A transcript that keeps nothing, for runs that do not show it: the dissector skips
+    /// building its entries (no text is decoded or allocated per line).
+    pub fn off() -> Self {
+        Dialogue {
+            entries: Vec::new(),
+            max: 0,
+            off: true,
+        }
+    }
+
+    /// Entries are kept (the transcript is not `off`).
+    pub fn is_kept(&self) -> bool {
+        !self.off
     }
 
     /// Appends an entry and returns its index; None when the bound is reached (the caller
     /// records the cut).
     pub fn push(&mut self, from: Side, meta: ChunkMeta, event: DialogueEvent) -> Option<usize> {
-        if self.entries.len() >= self.max {
+        if self.off || self.entries.len() >= self.max {
             return None;
         }
         self.entries.push(DialogueEntry {
@@ -73,5 +90,11 @@ mod tests {
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].event, DialogueEvent::Tls { bytes: 9 });
         assert!(d.take().is_empty());
+        let mut off = Dialogue::off();
+        assert!(!off.is_kept());
+        assert_eq!(
+            off.push(Side::Client, m, DialogueEvent::Gap { bytes: 1 }),
+            None
+        );
     }
 }

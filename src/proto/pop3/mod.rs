@@ -121,6 +121,9 @@ pub struct Pop3Config {
     pub message: MessageLimits,
     /// The connection is TLS from the first byte (POP3S, port 995).
     pub tls_from_start: bool,
+    /// Do not build the transcript (`SessionOutput::dialogue` stays empty), for runs that
+    /// do not show it.
+    pub skip_dialogue: bool,
 }
 
 /// Cheap content recognition for the analysis layer: is this connection POP3?
@@ -370,7 +373,11 @@ impl Pop3Dissector {
             commands: Vec::new(),
             credentials: Vec::new(),
             messages: Vec::new(),
-            dialogue: Dialogue::new(cfg.limits.max_dialogue),
+            dialogue: if cfg.skip_dialogue {
+                Dialogue::off()
+            } else {
+                Dialogue::new(cfg.limits.max_dialogue)
+            },
             findings: Vec::new(),
             truncated: Vec::new(),
             anomalies: Vec::new(),
@@ -418,6 +425,9 @@ impl Pop3Dissector {
     }
 
     fn entry(&mut self, from: Side, meta: ChunkMeta, event: DialogueEvent) -> Option<usize> {
+        if !self.dialogue.is_kept() {
+            return None;
+        }
         let i = self.dialogue.push(from, meta, event);
         if i.is_none() {
             self.truncate("dialogue");
@@ -426,6 +436,9 @@ impl Pop3Dissector {
     }
 
     fn line_entry(&mut self, from: Side, line: &Line<'_>) {
+        if !self.dialogue.is_kept() {
+            return;
+        }
         let text = self.clip(line.bytes, "dialogue");
         self.entry(from, line.meta, DialogueEvent::Line { line: text });
     }
@@ -856,6 +869,7 @@ impl Pop3Dissector {
 
     /// One line of the open multi-line response (not its terminator).
     fn body_line(&mut self, kind: MultiKind, line: &Line<'_>) {
+        let kept = self.dialogue.is_kept();
         if kind.is_message() {
             let id = self.messages.len();
             let limits = self.cfg.message;
@@ -868,6 +882,9 @@ impl Pop3Dissector {
                 m.lines += 1;
             }
             let (lines, bytes) = (b.lines(), b.size());
+            if !kept {
+                return;
+            }
             let entry = m.body_entry;
             match entry {
                 Some(e) => {

@@ -98,6 +98,9 @@ pub struct SmtpConfig {
     pub message: MessageLimits,
     /// The connection is TLS from the first byte (SMTPS, port 465): count bytes only.
     pub tls_from_start: bool,
+    /// Do not build the transcript (`SessionOutput::dialogue` stays empty), for runs that
+    /// do not show it.
+    pub skip_dialogue: bool,
 }
 
 /// Sans-IO SMTP dissector of one TCP connection.
@@ -276,7 +279,11 @@ impl SmtpDissector {
             msg_limits: cfg.message,
             implicit_tls: cfg.tls_from_start,
             client_mode: Some(ClientMode::Command),
-            dialogue: Dialogue::new(cfg.limits.max_dialogue),
+            dialogue: if cfg.skip_dialogue {
+                Dialogue::off()
+            } else {
+                Dialogue::new(cfg.limits.max_dialogue)
+            },
             ..State::default()
         };
         if cfg.tls_from_start {
@@ -457,6 +464,9 @@ impl State {
     // ----- transcript and bounds -----------------------------------------------------
 
     fn push_entry(&mut self, from: Side, meta: ChunkMeta, event: DialogueEvent) -> Option<usize> {
+        if !self.dialogue.is_kept() {
+            return None;
+        }
         let i = self.dialogue.push(from, meta, event);
         if i.is_none() {
             self.anomalies.add(Anomaly::DialogueFull);
@@ -466,6 +476,9 @@ impl State {
     }
 
     fn push_line_entry(&mut self, from: Side, line: &Line<'_>) {
+        if !self.dialogue.is_kept() {
+            return;
+        }
         let (text, _) = cut(lossy(line.bytes), self.limits.max_text);
         self.push_entry(from, line.meta, DialogueEvent::Line { line: text });
     }
@@ -888,6 +901,9 @@ impl State {
 
     /// Keeps the transcript's `Body` entry of the message in progress up to date.
     fn update_body(&mut self, meta: ChunkMeta) {
+        if !self.dialogue.is_kept() {
+            return;
+        }
         let next_index = self.messages.len();
         let Some(m) = &self.msg else { return };
         let (lines, bytes) = (m.lines, m.builder.as_ref().map_or(0, MessageBuilder::size));
