@@ -1,5 +1,6 @@
-//! MIME layer: message bytes through the builder (dot-unstuffing lines) and mail-parser
-//! with the nesting and part guards.
+//! MIME layer: the whole-message parser (mail-parser with the nesting and part guards),
+//! the streaming parser in odd chunk sizes, and message bytes through the builder
+//! (dot-unstuffing lines, streaming MIME).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use pcapmail::model::MessageDirection;
@@ -11,6 +12,7 @@ use pcapmail::proto::ChunkMeta;
 fuzz_target!(|data: &[u8]| {
     let limits = MessageLimits {
         keep_bytes: 1 << 20,
+        keep_data: true,
         mime: MimeLimits {
             max_attachments: 16,
             keep_attachment_bytes: 1 << 16,
@@ -20,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
     // Raw: the parser on the bytes as they are.
     let info = mime::parse(data, &limits.mime);
     assert!(info.attachments.len() <= 16);
+    // Streaming, in chunks of 1 to 256 bytes chosen by the input.
+    let chunk = data.first().map_or(1, |&b| b as usize + 1);
+    let streamed = mime::parse_streaming(data, &limits.mime, true, chunk);
+    assert!(streamed.attachments.len() <= 16);
     // Through the builder, as a DATA body.
     let mut r = LineReader::new(512);
     let mut input = data;
