@@ -658,6 +658,7 @@ impl<S: StreamConsumer> Conn<S> {
             first_ts: self.info.first_ts,
             last_ts: self.last_meta.ts,
             end: reason,
+            order: (0, 0),
         };
         Some((self.info, stats, stream))
     }

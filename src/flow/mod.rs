@@ -65,7 +65,7 @@ mod store;
 mod table;
 
 pub use store::{InsertOutcome, Piece, PieceData, SegmentStore, PIECE_OVERHEAD};
-pub use table::FlowTable;
+pub use table::{FlowTable, END_ORDER};
 
 use crate::model::{Endpoint, Ts};
 use crate::proto::{EndReason, StreamConsumer};
@@ -215,6 +215,14 @@ pub struct ConnStats {
     pub last_ts: Ts,
     /// Why it ended.
     pub end: EndReason,
+    /// When it ended, as `(capture clock, frame)`: the clock (latest packet time so far)
+    /// and frame of the packet that ended it (FIN, RST, a new SYN on the tuple, an eviction);
+    /// for the idle timeout the moment it expired with frame `u64::MAX`; `END_ORDER` at the
+    /// end of the capture. Ordering finished connections by `(order, first_frame)` gives the
+    /// same sequence whether one table sees every packet or several tables each see a share
+    /// on the same clock, and a connection that ends later never sorts before one that was
+    /// already reported: records can be written as connections end, deterministically.
+    pub order: (i64, u64),
 }
 
 /// Whole-table counters. Byte counters are summed over followed connections when they end.

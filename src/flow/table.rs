@@ -64,7 +64,12 @@ pub struct FlowTable<H: Handler> {
     mem: usize,
     /// Latest capture time seen.
     now: i64,
+    /// Frame of the packet being processed (orders ends within one clock value).
+    cur_frame: u64,
 }
+
+/// [`ConnStats::order`] of the connections ended by [`FlowTable::finish`].
+pub const END_ORDER: (i64, u64) = (i64::MAX, u64::MAX);
 
 impl<H: Handler> FlowTable<H> {
     /// An empty table.
@@ -81,6 +86,7 @@ impl<H: Handler> FlowTable<H> {
             entries: 0,
             mem: 0,
             now: i64::MIN,
+            cur_frame: 0,
         }
     }
 
@@ -128,6 +134,7 @@ impl<H: Handler> FlowTable<H> {
         if meta.ts.0 > self.now {
             self.now = meta.ts.0;
         }
+        self.cur_frame = meta.frame;
         self.expire_idle();
         let src = Endpoint {
             ip: seg.src,
@@ -157,7 +164,8 @@ impl<H: Handler> FlowTable<H> {
                 if pure_syn && c.superseded_by(seg) {
                     let (reason, last) = (c.superseded_reason(), c.last_meta);
                     self.stats.superseded += 1;
-                    self.end_live(idx, reason, last, false);
+                    let order = (self.now, meta.frame);
+                    self.end_live(idx, reason, last, false, order);
                     self.create(key, src, dst, seg, meta);
                 } else {
                     self.process(idx, seg, meta);
@@ -193,7 +201,7 @@ impl<H: Handler> FlowTable<H> {
             .collect();
         live.sort_unstable_by_key(|&(f, t, i, _)| (f, t, i));
         for (_, _, idx, last) in live {
-            self.end_live(idx, EndReason::EndOfCapture, last, false);
+            self.end_live(idx, EndReason::EndOfCapture, last, false, END_ORDER);
         }
         debug_assert_eq!(self.mem, 0, "buffer accounting");
         (self.handler, self.stats)
@@ -290,14 +298,22 @@ impl<H: Handler> FlowTable<H> {
             let syn_isn = conn.client_isn();
             self.nodes[idx as usize].kind = Kind::Tomb(Tomb { syn_isn });
         } else if seg.flags.rst() {
-            self.end_live(idx, EndReason::Rst, meta, true);
+            self.end_live(idx, EndReason::Rst, meta, true, (self.now, meta.frame));
         } else if conn.fin_done() {
-            self.end_live(idx, EndReason::Fin, meta, true);
+            self.end_live(idx, EndReason::Fin, meta, true, (self.now, meta.frame));
         }
     }
 
     /// Ends a live connection; keeps a tombstone (closed by FIN/RST) or removes the entry.
-    fn end_live(&mut self, idx: u32, reason: EndReason, meta: ChunkMeta, keep_tomb: bool) {
+    /// `order` becomes [`ConnStats::order`].
+    fn end_live(
+        &mut self,
+        idx: u32,
+        reason: EndReason,
+        meta: ChunkMeta,
+        keep_tomb: bool,
+        order: (i64, u64),
+    ) {
         let kind = std::mem::replace(&mut self.nodes[idx as usize].kind, Kind::Free);
         let Kind::Live(conn) = kind else {
             self.nodes[idx as usize].kind = kind;
@@ -320,7 +336,8 @@ impl<H: Handler> FlowTable<H> {
             mem: &mut self.mem,
             stats: &mut self.stats,
         };
-        if let Some((info, stats, stream)) = (*conn).close(reason, meta, &mut ctx) {
+        if let Some((info, mut stats, stream)) = (*conn).close(reason, meta, &mut ctx) {
+            stats.order = order;
             self.stats.add_dir(&stats.client);
             self.stats.add_dir(&stats.server);
             self.handler.finished(&info, &stats, stream);
@@ -342,7 +359,10 @@ impl<H: Handler> FlowTable<H> {
             match &n.kind {
                 Kind::Live(c) => {
                     let last = c.last_meta;
-                    self.end_live(idx, EndReason::Timeout, last, false);
+                    // The moment it expired, whichever packet noticed it: the same in a
+                    // table that sees every packet and in one that sees a share.
+                    let at = n.last_ts.saturating_add(self.cfg.idle_timeout_ns);
+                    self.end_live(idx, EndReason::Timeout, last, false, (at, u64::MAX));
                 }
                 _ => {
                     self.stats.tombstones_expired += 1;
@@ -360,7 +380,8 @@ impl<H: Handler> FlowTable<H> {
         match &self.nodes[idx as usize].kind {
             Kind::Live(c) => {
                 let last = c.last_meta;
-                self.end_live(idx, EndReason::Evicted, last, false);
+                let order = (self.now, self.cur_frame);
+                self.end_live(idx, EndReason::Evicted, last, false, order);
             }
             _ => {
                 self.stats.tombstones_evicted += 1;
