@@ -14,3 +14,4 @@ pub mod proto;
 pub mod redact;
 pub mod report;
 pub mod text;
+pub mod tls;

@@ -90,6 +90,49 @@ pub enum Tls {
     Implicit,
 }
 
+/// What the TLS handshake of a session showed (CONTRACT.md "TLS"): visible without keys
+/// except what TLS 1.3 encrypts (its certificate and ALPN answer), which appears only when
+/// the session was decrypted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// "TLS 1.0" … "TLS 1.3" as negotiated (the ServerHello's supported_versions wins over
+    /// its legacy version); "SSL 3.0" when so; null when no ServerHello was seen.
+    pub version: Option<String>,
+    /// IANA name of the negotiated suite ("TLS_AES_256_GCM_SHA384"); "0x1234" when unknown.
+    pub cipher: Option<String>,
+    /// The server name the client asked for (SNI).
+    pub sni: Option<String>,
+    /// The application protocol the server selected (ALPN), when seen.
+    pub alpn: Option<String>,
+    /// The application protocols the client offered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alpn_offered: Vec<String>,
+    /// The server's (leaf) certificate, when it crossed in clear (TLS ≤ 1.2) or was decrypted.
+    pub server_certificate: Option<CertificateInfo>,
+    /// Records of this session were decrypted with a key log.
+    pub decrypted: bool,
+}
+
+/// Facts of an X.509 certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertificateInfo {
+    /// RFC 4514 string ("CN=mail.sample.test").
+    pub subject: String,
+    pub issuer: String,
+    /// RFC 3339.
+    pub not_before: String,
+    pub not_after: String,
+    /// SHA-256 of the DER encoding, lowercase hex (what `openssl x509 -fingerprint -sha256`
+    /// prints, without colons).
+    pub sha256: String,
+    /// Issued by itself: issuer equals subject (and its authority key identifier, when
+    /// present, is its own subject key identifier).
+    pub self_signed: bool,
+    /// Validity bounds as Unix seconds, for findings; not serialised.
+    #[serde(skip)]
+    pub validity_unix: (i64, i64),
+}
+
 /// One end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct Endpoint {
