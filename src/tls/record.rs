@@ -98,7 +98,7 @@ impl RecordFramer {
     /// The stream lost `len` bytes: the partial record is dropped and the framer searches
     /// for the next header.
     pub fn gap(&mut self, len: u64, meta: ChunkMeta, out: &mut impl FnMut(Frame<'_>)) {
-        let bytes = len + self.buf.len() as u64;
+        let bytes = len.saturating_add(self.buf.len() as u64);
         self.buf.clear();
         if !self.resync {
             self.stats.resyncs += 1;
