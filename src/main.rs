@@ -117,6 +117,9 @@ struct Input {
     /// POP3 ports (comma separated).
     #[arg(long, value_delimiter = ',', default_value = "110")]
     pop3_ports: Vec<u16>,
+    /// IMAP ports (comma separated; 993 is IMAPS, TLS from the first byte).
+    #[arg(long, value_delimiter = ',', default_value = "143")]
+    imap_ports: Vec<u16>,
     /// Do not recognise SMTP/POP3 by content on other ports.
     #[arg(long)]
     no_detect: bool,
@@ -192,7 +195,11 @@ impl Limits {
         if let Some(n) = self.max_fragment_bytes {
             c.decode.max_fragment_bytes = n;
         }
-        for m in [&mut c.smtp.message, &mut c.pop3.message] {
+        for m in [
+            &mut c.smtp.message,
+            &mut c.pop3.message,
+            &mut c.imap.message,
+        ] {
             if let Some(n) = self.max_message_memory {
                 m.keep_bytes = n;
             }
@@ -206,10 +213,12 @@ impl Limits {
         if let Some(n) = self.max_line {
             c.smtp.limits.max_line = n;
             c.pop3.limits.max_line = n;
+            c.imap.limits.max_line = n;
         }
         if let Some(n) = self.max_commands {
             c.smtp.limits.max_commands = n;
             c.pop3.limits.max_commands = n;
+            c.imap.limits.max_commands = n;
         }
         if let Some(n) = self.max_recipients {
             c.smtp.limits.max_recipients = n;
@@ -222,6 +231,7 @@ impl Input {
         let mut c = Config {
             smtp_ports: self.smtp_ports.clone(),
             pop3_ports: self.pop3_ports.clone(),
+            imap_ports: self.imap_ports.clone(),
             detect: !self.no_detect,
             threads: self
                 .threads

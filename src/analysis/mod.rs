@@ -10,6 +10,7 @@ use crate::model::{
     CaptureInfo, Counters, Credential, Message, Protocol, ProtocolDetail, Report, Session, Side,
     Tls, Tool, Ts,
 };
+use crate::proto::imap::{self, ImapConfig, ImapDissector};
 use crate::proto::pop3::{self, Pop3Config, Pop3Dissector};
 use crate::proto::smtp::{self, SmtpConfig, SmtpDissector};
 use crate::proto::{ChunkMeta, Dissector, EndReason, Recognition, SessionOutput, StreamConsumer};
@@ -32,6 +33,10 @@ pub struct Config {
     pub smtps_ports: Vec<u16>,
     /// Ports of POP3 over TLS from the first byte (POP3S).
     pub pop3s_ports: Vec<u16>,
+    /// Ports where IMAP in clear is expected.
+    pub imap_ports: Vec<u16>,
+    /// Ports of IMAP over TLS from the first byte (IMAPS).
+    pub imaps_ports: Vec<u16>,
     /// Recognise SMTP and POP3 by content on other ports.
     pub detect: bool,
     /// IP fragment reassembly bounds.
@@ -39,6 +44,7 @@ pub struct Config {
     pub flow: FlowConfig,
     pub smtp: SmtpConfig,
     pub pop3: Pop3Config,
+    pub imap: ImapConfig,
     /// Worker threads. With one file, more than one splits its connections across workers
     /// (the calling thread reads and decodes, workers reassemble and dissect); with several
     /// files, files are read in parallel. The result is the same for any value (see
@@ -64,11 +70,14 @@ impl Default for Config {
             pop3_ports: vec![110],
             smtps_ports: vec![465],
             pop3s_ports: vec![995],
+            imap_ports: vec![143],
+            imaps_ports: vec![993],
             detect: true,
             decode: DecodeLimits::default(),
             flow: FlowConfig::default(),
             smtp: SmtpConfig::default(),
             pop3: Pop3Config::default(),
+            imap: ImapConfig::default(),
             threads: 1,
             keep_data: true,
             keep_dialogue: true,
@@ -99,6 +108,7 @@ pub struct MailStream {
 enum Start {
     Smtp(SmtpConfig),
     Pop3(Pop3Config),
+    Imap(ImapConfig),
 }
 
 impl MailStream {
@@ -106,6 +116,7 @@ impl MailStream {
         let protocol = match start {
             Start::Smtp(_) => Protocol::Smtp,
             Start::Pop3(_) => Protocol::Pop3,
+            Start::Imap(_) => Protocol::Imap,
         };
         MailStream {
             protocol,
@@ -120,6 +131,7 @@ impl MailStream {
             .get_or_insert_with(|| match start {
                 Start::Smtp(cfg) => Box::new(SmtpDissector::new(cfg)),
                 Start::Pop3(cfg) => Box::new(Pop3Dissector::new(cfg)),
+                Start::Imap(cfg) => Box::new(ImapDissector::new(cfg)),
             })
             .as_mut()
     }
@@ -170,6 +182,7 @@ struct MailHandler<'c> {
 enum Guess {
     Smtp { tls: bool },
     Pop3 { tls: bool },
+    Imap { tls: bool },
 }
 
 impl MailHandler<'_> {
@@ -183,6 +196,10 @@ impl MailHandler<'_> {
             Some(Guess::Smtp { tls: true })
         } else if c.pop3s_ports.contains(&port) {
             Some(Guess::Pop3 { tls: true })
+        } else if c.imap_ports.contains(&port) {
+            Some(Guess::Imap { tls: false })
+        } else if c.imaps_ports.contains(&port) {
+            Some(Guess::Imap { tls: true })
         } else {
             None
         }
@@ -203,6 +220,13 @@ impl MailHandler<'_> {
                 cfg.message.keep_data = self.cfg.keep_data;
                 cfg.skip_dialogue = !self.cfg.keep_dialogue;
                 MailStream::new(Start::Pop3(cfg))
+            }
+            Guess::Imap { tls } => {
+                let mut cfg = self.cfg.imap;
+                cfg.tls_from_start = tls;
+                cfg.message.keep_data = self.cfg.keep_data;
+                cfg.skip_dialogue = !self.cfg.keep_dialogue;
+                MailStream::new(Start::Imap(cfg))
             }
         }
     }
@@ -275,6 +299,7 @@ impl MailHandler<'_> {
             let candidates = [
                 (smtp::looks_like_smtp(c, s), Guess::Smtp { tls: false }),
                 (pop3::looks_like_pop3(c, s), Guess::Pop3 { tls: false }),
+                (imap::looks_like_imap(c, s), Guess::Imap { tls: false }),
             ];
             for (recognition, guess) in candidates {
                 match recognition {

@@ -175,18 +175,27 @@ fn overview(report: &Report, out: &mut String) {
             _ => "no packets".to_string(),
         },
     ));
-    let smtp = report
-        .sessions
+    // One count per protocol; SMTP and POP3 always (the line reads the same as before
+    // IMAP existed), later protocols when present.
+    let counts: Vec<String> = Protocol::ALL
         .iter()
-        .filter(|s| s.protocol == Protocol::Smtp)
-        .count();
-    let pop3 = report.sessions.len() - smtp;
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                i,
+                p,
+                report.sessions.iter().filter(|s| s.protocol == *p).count(),
+            )
+        })
+        .filter(|&(i, _, n)| i < 2 || n > 0)
+        .map(|(_, p, n)| format!("{n} {}", p.name().to_uppercase()))
+        .collect();
     let tls = report
         .sessions
         .iter()
         .filter(|s| s.tls != Tls::None)
         .count();
-    let mut sessions = format!("{smtp} SMTP, {pop3} POP3");
+    let mut sessions = counts.join(", ");
     if tls > 0 {
         let _ = write!(sessions, " ({tls} with TLS)");
     }
@@ -268,6 +277,27 @@ fn session_summary(s: &Session, report: &Report) -> String {
             }
             if !d.deleted.is_empty() {
                 parts.push(format!("DELE ×{}", d.deleted.len()));
+            }
+        }
+        ProtocolDetail::Imap(d) => {
+            if !mechanisms.is_empty() {
+                parts.push(mechanisms);
+            }
+            if d.compressed {
+                parts.push("COMPRESS".to_string());
+            }
+            let mut boxes: Vec<&str> = Vec::new();
+            for m in &d.mailboxes {
+                if !boxes.contains(&m.name.as_str()) {
+                    boxes.push(&m.name);
+                }
+            }
+            if !boxes.is_empty() {
+                parts.push(format!("SELECT {}", cell(&boxes.join(", "), 24)));
+            }
+            let fetched = report.messages.iter().filter(|m| m.session == s.id).count();
+            if fetched > 0 {
+                parts.push(plural(fetched, "message", "messages"));
             }
         }
     }
@@ -420,9 +450,11 @@ fn message_row(m: &Message) -> Vec<Cell> {
         None => m.headers.to.join(", "),
     };
     let dir = match (m.direction, m.partial) {
+        (_, true) if m.imap_section.is_some() => "partial",
         (_, true) => "TOP",
         (crate::model::MessageDirection::Sent, _) => "sent",
         (crate::model::MessageDirection::Retrieved, _) => "retrieved",
+        (crate::model::MessageDirection::Appended, _) => "appended",
     };
     let mut size = bytes_h(m.size);
     if !m.complete {

@@ -602,6 +602,7 @@ impl Pop3Dissector {
         let idx = if self.commands.len() < self.cfg.limits.max_commands {
             let arg = self.clip(arg, "command");
             self.commands.push(Command {
+                tag: None,
                 verb: verb.to_string(),
                 arg,
                 frame: meta.frame,
@@ -739,6 +740,7 @@ impl Pop3Dissector {
     fn reply(&mut self, code: &str, text: &[u8], meta: ChunkMeta) -> Reply {
         Reply {
             code: code.to_string(),
+            status: None,
             enhanced: None,
             text: self.clip(text, "reply"),
             frame: meta.frame,
