@@ -11,6 +11,8 @@ pub mod decode;
 pub mod flow;
 pub mod model;
 pub mod proto;
+pub mod community;
 pub mod redact;
+pub mod sink;
 pub mod report;
 pub mod text;
