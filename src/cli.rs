@@ -26,6 +26,10 @@ pub(crate) enum Command {
         /// Mask passwords, tokens, hashes and secret-bearing command arguments.
         #[arg(long)]
         redact: bool,
+        /// Table: show every row (by default each table shows its first 200 rows and says
+        /// how many more there are).
+        #[arg(long)]
+        all: bool,
     },
     /// Credential audit: every credential, a summary, findings per server, hashcat lines.
     Creds(CredsArgs),
@@ -48,6 +52,10 @@ pub(crate) struct CredsArgs {
     /// Mask passwords, tokens and hashes (first and last character kept, or `***`).
     #[arg(long)]
     pub(crate) redact: bool,
+    /// Every attempt, each on its own row (written as sessions end), instead of distinct
+    /// credentials with their count.
+    #[arg(long)]
+    pub(crate) all: bool,
 }
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
@@ -104,8 +112,15 @@ pub(crate) enum Format {
 #[derive(Args)]
 pub(crate) struct Input {
     /// Capture files (pcap or pcapng, optionally gzip-compressed); `-` reads standard input.
-    #[arg(required = true, value_name = "CAPTURE")]
+    #[arg(required_unless_present = "files_from", value_name = "CAPTURE")]
     pub(crate) captures: Vec<PathBuf>,
+    /// Also read the captures listed in FILE, one path per line (`-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) files_from: Option<PathBuf>,
+    /// Read all captures as one, in packet timestamp order (rotated files of tcpdump
+    /// -C/-G/-W or dumpcap -b): a session that spans two files is one session.
+    #[arg(long)]
+    pub(crate) merge: bool,
     /// SMTP ports (comma separated).
     #[arg(long, value_delimiter = ',', default_value = "25,587,2525")]
     pub(crate) smtp_ports: Vec<u16>,
@@ -118,8 +133,9 @@ pub(crate) struct Input {
     /// Do not print warnings on standard error.
     #[arg(short, long)]
     pub(crate) quiet: bool,
-    /// Worker threads (default: the available cores). Several files are read in
-    /// parallel; a single file is split by connection. The output does not depend on it.
+    /// Worker threads (default: the available cores; 1 when reading standard input, so
+    /// that live records are not held back). Each file is split by connection across
+    /// them. The output does not depend on it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) threads: Option<u16>,
     #[command(flatten)]
@@ -213,15 +229,39 @@ impl Limits {
 }
 
 impl Input {
+    /// The captures to read: the arguments, then the lines of `--files-from`.
+    pub(crate) fn paths(&self) -> std::io::Result<Vec<PathBuf>> {
+        let mut paths = self.captures.clone();
+        if let Some(list) = &self.files_from {
+            let text = if list.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(list).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("{}: {e}", list.display()))
+                })?
+            };
+            paths.extend(
+                text.lines()
+                    .map(|l| l.trim_end_matches('\r'))
+                    .filter(|l| !l.trim().is_empty())
+                    .map(PathBuf::from),
+            );
+        }
+        Ok(paths)
+    }
+
     pub(crate) fn config(&self) -> Config {
         let mut c = Config {
             smtp_ports: self.smtp_ports.clone(),
             pop3_ports: self.pop3_ports.clone(),
             detect: !self.no_detect,
-            threads: self
-                .threads
-                .map(usize::from)
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            threads: self.threads.map(usize::from).unwrap_or_else(|| {
+                if self.captures.iter().any(|p| p.as_os_str() == "-") {
+                    1
+                } else {
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                }
+            }),
             ..Config::default()
         };
         self.limits.apply(&mut c);

@@ -7,12 +7,12 @@
 
 pub mod analysis;
 pub mod capture;
+pub mod community;
 pub mod decode;
 pub mod flow;
 pub mod model;
 pub mod proto;
-pub mod community;
 pub mod redact;
-pub mod sink;
 pub mod report;
+pub mod sink;
 pub mod text;

@@ -15,6 +15,7 @@ use diagnostics::{describe_failure, print_nothing_found, print_warnings};
 use pcapmail::analysis::{self, Config};
 use pcapmail::model::Report;
 use pcapmail::report::{creds, extract, json, table, transcript};
+use pcapmail::sink::{SessionRecord, Sink};
 use progress::Progress;
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
@@ -41,27 +42,35 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
             input,
             format,
             redact,
+            all,
         } => {
-            // The document does not carry message bytes: do not keep them.
-            let (mut report, failures) = load(
-                &input,
-                Keep {
-                    data: false,
-                    dialogue: false,
-                },
-            );
-            if redact {
-                pcapmail::redact::redact(&mut report);
-            }
+            // The records do not carry message bytes nor transcripts: do not keep them.
+            let keep = Keep {
+                data: false,
+                dialogue: false,
+            };
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
-            match format {
-                Format::Json => json::write_document(&mut out, &report)?,
-                Format::Jsonl => json::write_lines(&mut out, &report)?,
-                Format::Table => {
-                    out.write_all(table::render(&report, &table_options()).as_bytes())?
+            let failures = match format {
+                Format::Json => {
+                    let mut sink = json::DocumentSink::new()?;
+                    let f = drive(&input, keep, redact, &mut sink)?;
+                    sink.finish(&mut out)?;
+                    f
                 }
-            }
+                Format::Jsonl => {
+                    let mut sink = json::JsonlSink::new(&mut out);
+                    drive(&input, keep, redact, &mut sink)?
+                }
+                Format::Table => {
+                    let mut sink =
+                        table::TableSink::with_limit((!all).then_some(table::DEFAULT_ROWS));
+                    sink.several_captures(input.captures.len() > 1 || input.files_from.is_some());
+                    let f = drive(&input, keep, redact, &mut sink)?;
+                    out.write_all(sink.render(&table_options()).as_bytes())?;
+                    f
+                }
+            };
             out.flush()?;
             Ok(exit_code(&failures))
         }
@@ -72,43 +81,33 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
 // ----- transcript ------------------------------------------------------------------------
 
 fn run_transcript(args: TranscriptArgs) -> io::Result<ExitCode> {
-    // Message bytes are shown only with --full.
-    let (mut report, failures) = load(
-        &args.input,
-        Keep {
-            data: args.full,
-            dialogue: true,
-        },
-    );
-    if args.redact {
-        pcapmail::redact::redact(&mut report);
-    }
-    let sessions = match transcript::select(&report, &args.sessions) {
-        Ok(s) => s,
-        Err(unknown) => {
-            let known: Vec<&str> = report.sessions.iter().map(|s| s.id.as_str()).collect();
-            let known = if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            };
-            eprintln!(
-                "pcapmail: no session {} in these captures (sessions: {known}; `pcapmail analyze` lists them)",
-                unknown.join(", ")
-            );
-            return Ok(ExitCode::from(2));
-        }
+    // Message bytes are kept only with --full.
+    let keep = Keep {
+        data: args.full,
+        dialogue: true,
     };
     let opts = transcript::TranscriptOptions { full: args.full };
+    let format = match args.format {
+        TranscriptFormat::Text => transcript::TranscriptFormat::Text,
+        TranscriptFormat::Json => transcript::TranscriptFormat::Json,
+    };
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    match args.format {
-        TranscriptFormat::Text => {
-            out.write_all(transcript::render_text(&report, &sessions, &opts).as_bytes())?
-        }
-        TranscriptFormat::Json => transcript::write_json(&mut out, &report, &sessions, &opts)?,
+    let out = io::BufWriter::new(stdout.lock());
+    let mut sink = transcript::TranscriptSink::new(out, format, opts, args.sessions.clone());
+    let failures = drive(&args.input, keep, args.redact, &mut sink)?;
+    let (unknown, known) = sink.finish()?;
+    if !unknown.is_empty() {
+        let known = if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        };
+        eprintln!(
+            "pcapmail: no session {} in these captures (sessions: {known}; `pcapmail analyze` lists them)",
+            unknown.join(", ")
+        );
+        return Ok(ExitCode::from(2));
     }
-    out.flush()?;
     Ok(exit_code(&failures))
 }
 
@@ -121,28 +120,82 @@ struct Keep {
     dialogue: bool,
 }
 
-/// Runs the analysis of `input` with a progress bar on a terminal, and tells on standard
-/// error what went wrong (unreadable captures, warnings, no mail found).
-fn load(input: &Input, keep: Keep) -> (Report, Vec<analysis::Failure>) {
+/// Passes records on and remembers what the messages on standard error need.
+struct Watch<'a> {
+    inner: &'a mut dyn Sink,
+    captures: Vec<pcapmail::model::CaptureInfo>,
+    sessions: u64,
+}
+
+impl Sink for Watch<'_> {
+    fn session(&mut self, r: SessionRecord) -> io::Result<()> {
+        self.sessions += 1;
+        self.inner.session(r)
+    }
+    fn capture(&mut self, info: &pcapmail::model::CaptureInfo) -> io::Result<()> {
+        let mut c = info.clone();
+        c.counters.clear();
+        self.captures.push(c);
+        self.inner.capture(info)
+    }
+    fn failure(&mut self, f: &pcapmail::sink::CaptureFailure) -> io::Result<()> {
+        self.inner.failure(f)
+    }
+}
+
+/// Runs the analysis of `input` into `sink` (redacting each record first with `redact`),
+/// with a progress bar on a terminal, and tells on standard error what went wrong
+/// (unreadable captures, warnings, no mail found).
+fn drive(
+    input: &Input,
+    keep: Keep,
+    redact: bool,
+    sink: &mut dyn Sink,
+) -> io::Result<Vec<analysis::Failure>> {
     let cfg = Config {
         keep_data: keep.data,
         keep_dialogue: keep.dialogue,
         interrupt: Some(interrupt_flag().clone()),
         ..input.config()
     };
-    let paths: Vec<&std::path::Path> = input.captures.iter().map(|p| p.as_path()).collect();
+    let owned = input.paths()?;
+    let paths: Vec<&std::path::Path> = owned.iter().map(|p| p.as_path()).collect();
     let progress = Progress::new(&paths, !input.quiet && io::stderr().is_terminal());
-    let (report, failures) =
-        analysis::analyze_with_progress(&paths, &cfg, &|i, b| progress.update(i, b));
+    let mut redacting;
+    let target: &mut dyn Sink = if redact {
+        redacting = pcapmail::redact::RedactSink(sink);
+        &mut redacting
+    } else {
+        sink
+    };
+    let mut watch = Watch {
+        inner: target,
+        captures: Vec::new(),
+        sessions: 0,
+    };
+    let outcome = analysis::run(&paths, &cfg, input.merge, &mut watch, &|i, b| {
+        progress.update(i, b)
+    });
     progress.finish();
-    for f in &failures {
+    let outcome = outcome?;
+    for f in &outcome.failures {
         eprintln!("pcapmail: {}", describe_failure(f));
     }
     if !input.quiet {
+        let report = Report {
+            schema: pcapmail::model::SCHEMA,
+            tool: Default::default(),
+            captures: watch.captures,
+            sessions: Vec::new(),
+            credentials: Vec::new(),
+            messages: Vec::new(),
+        };
         print_warnings(&report);
-        print_nothing_found(&report, &cfg);
+        if watch.sessions == 0 {
+            print_nothing_found(&report, &cfg);
+        }
     }
-    (report, failures)
+    Ok(outcome.failures)
 }
 
 /// Ctrl-C: the first stops reading and lets the report of what was read be written (with
@@ -186,61 +239,96 @@ fn table_options() -> table::TableOptions {
 }
 
 fn run_creds(args: CredsArgs) -> io::Result<ExitCode> {
-    let (mut report, failures) = load(
-        &args.input,
-        Keep {
-            data: false,
-            dialogue: false,
-        },
-    );
-    if let Some(path) = &args.hashcat {
-        let mut text = String::new();
-        for line in creds::hashcat_lines(&report) {
-            text.push_str(line);
-            text.push('\n');
-        }
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let written = opts
-            .open(path)
-            .and_then(|mut f| f.write_all(text.as_bytes()));
-        if let Err(e) = written {
-            eprintln!("pcapmail: {}: {e}", path.display());
-            return Ok(ExitCode::from(1));
-        }
-    }
-    if args.redact {
-        pcapmail::redact::redact(&mut report);
-    }
+    let keep = Keep {
+        data: false,
+        dialogue: false,
+    };
+    let format = match args.format {
+        CredsFormat::Table => creds::CredsFormat::Table,
+        CredsFormat::Json => creds::CredsFormat::Json,
+        CredsFormat::Jsonl => creds::CredsFormat::Jsonl,
+        CredsFormat::Csv => creds::CredsFormat::Csv,
+    };
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    match args.format {
-        CredsFormat::Table => {
-            out.write_all(creds::render_table(&report, &table_options()).as_bytes())?
+    let out = io::BufWriter::new(stdout.lock());
+    let mut sink = creds::CredsSink::new(out, format, args.all, table_options())?;
+    let failures = match &args.hashcat {
+        Some(path) => {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let file = match opts.open(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("pcapmail: {}: {e}", path.display());
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let mut hashcat = Hashcat {
+                out: io::BufWriter::new(file),
+                seen: std::collections::HashSet::new(),
+            };
+            let mut tee = pcapmail::sink::Tee(&mut hashcat, &mut sink);
+            let f = drive(&args.input, keep, args.redact, &mut tee)?;
+            hashcat.out.flush()?;
+            f
         }
-        CredsFormat::Json => creds::write_json(&mut out, &report)?,
-        CredsFormat::Jsonl => creds::write_jsonl(&mut out, &report)?,
-        CredsFormat::Csv => creds::write_csv(&mut out, &report)?,
-    }
-    out.flush()?;
+        None => drive(&args.input, keep, args.redact, &mut sink)?,
+    };
+    sink.finish()?;
     Ok(exit_code(&failures))
 }
 
-fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
-    let (report, failures) = load(
-        &args.input,
-        Keep {
-            data: true,
-            dialogue: false,
-        },
-    );
-    if report.captures.is_empty() {
-        return Ok(exit_code(&failures));
+/// Writes the crackable lines (CRAM-MD5, APOP) as sessions end, each distinct line once.
+struct Hashcat<W: Write> {
+    out: W,
+    /// Lines written, by hash (a line is about 100 bytes: a million costs ~16 MB).
+    seen: std::collections::HashSet<u64>,
+}
+
+impl<W: Write> Sink for Hashcat<W> {
+    fn session(&mut self, r: SessionRecord) -> io::Result<()> {
+        for c in &r.credentials {
+            if let Some(h) = &c.hash {
+                if self.seen.insert(fxhash(h)) {
+                    writeln!(self.out, "{h}")?;
+                }
+            }
+        }
+        Ok(())
     }
+    fn capture(&mut self, _info: &pcapmail::model::CaptureInfo) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A stable 64-bit hash of a line (dedup of hashcat lines).
+fn fxhash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
+    let keep = Keep {
+        data: true,
+        dialogue: false,
+    };
     let opts = extract::ExtractOptions { force: args.force };
-    match extract::extract(&report, &args.output, &opts) {
+    let mut sink = match extract::ExtractSink::new(&args.output, &opts) {
+        Ok(s) => s,
+        Err(e) => return Ok(extract_failed(e)),
+    };
+    let failures = match drive(&args.input, keep, false, &mut sink) {
+        Ok(f) => f,
+        // The sink stopped the run: its own error says why (below).
+        Err(_) => Vec::new(),
+    };
+    match sink.finish() {
         Ok(outcome) => {
             if !args.input.quiet {
                 for w in &outcome.warnings {
@@ -256,13 +344,14 @@ fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
             );
             Ok(exit_code(&failures))
         }
-        Err(e @ extract::ExtractError::Exists(_)) => {
-            eprintln!("pcapmail: {}", pcapmail::text::escape(&e.to_string()));
-            Ok(ExitCode::from(2))
-        }
-        Err(e) => {
-            eprintln!("pcapmail: {}", pcapmail::text::escape(&e.to_string()));
-            Ok(ExitCode::from(1))
-        }
+        Err(e) => Ok(extract_failed(e)),
+    }
+}
+
+fn extract_failed(e: extract::ExtractError) -> ExitCode {
+    eprintln!("pcapmail: {}", pcapmail::text::escape(&e.to_string()));
+    match e {
+        extract::ExtractError::Exists(_) => ExitCode::from(2),
+        _ => ExitCode::from(1),
     }
 }

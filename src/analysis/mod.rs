@@ -9,10 +9,10 @@ use crate::flow::{ConnInfo, ConnStats, Decision, FlowConfig, Handler};
 use crate::model::{
     CaptureInfo, Credential, Message, Protocol, ProtocolDetail, Report, Session, Side, Ts,
 };
-use crate::sink::Collect;
 use crate::proto::pop3::{self, Pop3Config, Pop3Dissector};
 use crate::proto::smtp::{self, SmtpConfig, SmtpDissector};
 use crate::proto::{ChunkMeta, Dissector, EndReason, Recognition, SessionOutput, StreamConsumer};
+use crate::sink::Collect;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -519,8 +519,7 @@ fn capture_info(
             warnings.push(Warning {
                 offset: None,
                 frame: Some(frame),
-                message: "interrupted: the report covers the packets read before this frame"
-                    .into(),
+                message: "interrupted: the report covers the packets read before this frame".into(),
             });
         }
         // One warning per link type, up to a few: a crafted pcapng can declare thousands.

@@ -327,21 +327,18 @@ pub(super) fn run(
         let mut now = Ts(i64::MIN);
         let mut upto = 0u64;
         let mut count = 0u64;
-        let send = |w: usize,
-                    batches: &mut Vec<Batch>,
-                    now: Ts,
-                    upto: u64,
-                    ignored: &mut Ignored| {
-            while let Ok(n) = note_rx.try_recv() {
-                ignored.note(n);
-            }
-            let fresh = back_rx.try_recv().unwrap_or_default();
-            let mut b = std::mem::replace(&mut batches[w], fresh);
-            b.now = now;
-            b.upto = upto;
-            // A worker only hangs up by panicking; its panic is raised at the join.
-            let _ = txs[w].send(b);
-        };
+        let send =
+            |w: usize, batches: &mut Vec<Batch>, now: Ts, upto: u64, ignored: &mut Ignored| {
+                while let Ok(n) = note_rx.try_recv() {
+                    ignored.note(n);
+                }
+                let fresh = back_rx.try_recv().unwrap_or_default();
+                let mut b = std::mem::replace(&mut batches[w], fresh);
+                b.now = now;
+                b.upto = upto;
+                // A worker only hangs up by panicking; its panic is raised at the join.
+                let _ = txs[w].send(b);
+            };
         while let Some(pkt) = src.next_pkt() {
             let (frame, ts) = (pkt.frame, pkt.ts);
             upto = frame;

@@ -2,9 +2,9 @@
 //! context, a summary line an auditor can paste, the findings per server, and the lines
 //! hashcat accepts. Renders as a table, a JSON document, JSON lines or CSV.
 
+use crate::model::CaptureInfo;
 use crate::model::{Credential, Endpoint, Protocol, Report, Session, Tls, Tool};
 use crate::report::json::write_record;
-use crate::model::CaptureInfo;
 use crate::report::json::Spool;
 use crate::report::table::{new_table, right, CredentialGroup, CredentialGroups, TableOptions};
 use crate::sink::{SessionRecord, Sink};
@@ -122,7 +122,12 @@ pub fn summary(report: &Report) -> Summary {
     summary_text(plaintext, hashes, incomplete, encrypted_sessions)
 }
 
-fn summary_text(plaintext: Counts, hashes: Counts, incomplete: u64, encrypted_sessions: u64) -> Summary {
+fn summary_text(
+    plaintext: Counts,
+    hashes: Counts,
+    incomplete: u64,
+    encrypted_sessions: u64,
+) -> Summary {
     let mut text = format!(
         "{} for {} on {}, {} accepted",
         plural(

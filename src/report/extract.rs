@@ -262,7 +262,6 @@ fn split_ext(name: &str) -> (&str, &str) {
     }
 }
 
-
 fn io_err(p: &Path) -> impl FnOnce(io::Error) -> ExtractError + '_ {
     move |e| ExtractError::Io(p.to_path_buf(), e)
 }
@@ -608,7 +607,9 @@ fn remove_earlier_run(dir: &Path, index_path: &Path) -> Result<(), ExtractError>
                 }
             }
             for a in m["attachments"].as_array().into_iter().flatten() {
-                let Some(rel) = a["path"].as_str() else { continue };
+                let Some(rel) = a["path"].as_str() else {
+                    continue;
+                };
                 let Some((folder, name)) = rel.split_once('/') else {
                     continue;
                 };

@@ -7,12 +7,12 @@ use crate::model::{
     CaptureInfo, Credential, Finding, Message, Protocol, ProtocolDetail, Report, Session, Tls, Ts,
 };
 use crate::sink::{CaptureFailure, SessionRecord, Sink};
-use std::collections::{BTreeMap, HashMap};
 use crate::text::{cell, escape};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{
     Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Row, Table, Width,
 };
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 /// Rendering options.
@@ -292,12 +292,7 @@ impl TableSink {
     pub fn render(&self, opts: &TableOptions) -> String {
         let mut out = String::new();
         for f in &self.failures {
-            let _ = writeln!(
-                out,
-                "Not read: {}: {}",
-                escape(&f.path),
-                escape(&f.error)
-            );
+            let _ = writeln!(out, "Not read: {}: {}", escape(&f.path), escape(&f.error));
         }
         if !self.failures.is_empty() {
             out.push('\n');
@@ -805,7 +800,6 @@ fn message_row(m: &Message) -> Vec<Cell> {
         Cell::new(atts),
     ]
 }
-
 
 /// Renders a whole report (every row): the convenience for a report collected in memory.
 pub fn render(report: &Report, opts: &TableOptions) -> String {
