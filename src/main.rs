@@ -328,6 +328,9 @@ fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
         // The sink stopped the run: its own error says why (below).
         Err(_) => Vec::new(),
     };
+    if sink.captures_read() == 0 && !failures.is_empty() {
+        return Ok(exit_code(&failures));
+    }
     match sink.finish() {
         Ok(outcome) => {
             if !args.input.quiet {

@@ -129,8 +129,9 @@ fn table_lists_every_credential_of_the_truth() {
     assert!(text.contains("Findings per server"));
 }
 
+/// Every attempt (`--all`): the truth lists attempts, not distinct credentials.
 fn creds_json(paths: &[String]) -> Value {
-    let mut args = vec!["creds", "--format", "json"];
+    let mut args = vec!["creds", "--format", "json", "--all"];
     args.extend(paths.iter().map(|s| s.as_str()));
     serde_json::from_str(&ok_stdout(&pcapmail(&args))).unwrap()
 }
@@ -277,7 +278,7 @@ fn findings_per_server() {
 fn jsonl_records_parse_one_by_one() {
     let paths = sample_paths();
     let doc = creds_json(&paths);
-    let mut args = vec!["creds", "--format", "jsonl"];
+    let mut args = vec!["creds", "--format", "jsonl", "--all"];
     args.extend(paths.iter().map(|s| s.as_str()));
     let text = ok_stdout(&pcapmail(&args));
     let records: Vec<Value> = text
@@ -348,7 +349,7 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
 fn csv_parses_and_matches_json() {
     let paths = sample_paths();
     let doc = creds_json(&paths);
-    let mut args = vec!["creds", "--format", "csv"];
+    let mut args = vec!["creds", "--format", "csv", "--all"];
     args.extend(paths.iter().map(|s| s.as_str()));
     let rows = parse_csv(&ok_stdout(&pcapmail(&args)));
     assert_eq!(rows[0], pcapmail::report::creds::CSV_COLUMNS);
@@ -576,4 +577,24 @@ fn redact_masks_commands_and_transcript_of_the_library_report() {
         .unwrap();
     assert_eq!(auth.arg, "PLAIN A***y");
     assert_eq!(report.credentials[1].password.as_deref(), Some("c***3"));
+}
+
+#[test]
+fn distinct_credentials_group_repeated_attempts_with_their_count() {
+    // Two sessions log in with the same AUTH PLAIN credential.
+    let path = common::sample("pop3-auth-plain.pcap").display().to_string();
+    let all = creds_json(std::slice::from_ref(&path));
+    assert_eq!(all["credentials"].as_array().unwrap().len(), 2);
+    let out = pcapmail(&["creds", "--format", "json", &path]);
+    let grouped: Value = serde_json::from_str(&ok_stdout(&out)).unwrap();
+    let creds = grouped["credentials"].as_array().unwrap();
+    assert_eq!(creds.len(), 1);
+    let (first, second) = (&all["credentials"][0], &all["credentials"][1]);
+    assert_eq!(creds[0]["count"], 2);
+    assert_eq!(creds[0]["password"], first["password"]);
+    assert_eq!(creds[0]["frame"], first["frame"]);
+    assert_eq!(creds[0]["last_frame"], second["frame"]);
+    assert_eq!(creds[0]["last_session"], second["session"]);
+    // The summary still counts every attempt.
+    assert_eq!(grouped["summary"], all["summary"]);
 }

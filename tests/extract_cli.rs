@@ -404,9 +404,9 @@ fn messages_whose_bytes_were_not_kept_are_reported_not_written() {
     assert_eq!(
         tree(&dir),
         BTreeSet::from([
-            "index.json".to_string(),
-            "s1-m1-attachments".to_string(),
-            "s1-m1-attachments/pattern.bin".to_string()
+            "20261125T131002Z_pop3_s1-m1_Large-message-for-POP3-RETR".to_string(),
+            "20261125T131002Z_pop3_s1-m1_Large-message-for-POP3-RETR/pattern.bin".to_string(),
+            "index.json".to_string()
         ])
     );
 
@@ -417,7 +417,19 @@ fn messages_whose_bytes_were_not_kept_are_reported_not_written() {
     let outcome = extract::extract(&report, &dir, &ExtractOptions::default()).unwrap();
     assert_eq!(outcome.messages_written, 0);
     assert_eq!(outcome.attachments_written, 3);
-    assert!(dir.join("s1-m1-attachments").join("report.bin").is_file());
+    // The folder is named like the message would have been.
+    let folder = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("an attachment folder");
+    assert!(folder
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains("_smtp_s1-m1"));
+    assert!(folder.join("report.bin").is_file());
 }
 
 #[test]

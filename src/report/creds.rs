@@ -796,7 +796,12 @@ impl<W: Write> CredsSink<W> {
                 let mut text = String::new();
                 if self.all {
                     self.flush_block()?;
+                    let _ = writeln!(text, "{}", summary.text);
+                    let _ = writeln!(text);
                 } else {
+                    // Nothing was written yet: the summary line leads, as an auditor reads.
+                    let _ = writeln!(text, "{}", summary.text);
+                    let _ = writeln!(text);
                     let _ = writeln!(text, "Credentials (distinct)");
                     let refs: Vec<&CredentialGroup> = groups.groups.iter().collect();
                     let _ = writeln!(text, "{}", credentials_table(&refs, &self.opts, true));
@@ -810,8 +815,6 @@ impl<W: Write> CredsSink<W> {
                     }
                     let _ = writeln!(text);
                 }
-                let _ = writeln!(text, "{}", summary.text);
-                let _ = writeln!(text);
                 let _ = writeln!(text, "Findings per server (sessions)");
                 let _ = writeln!(text, "{}", servers_table(&self.servers, &self.opts));
                 self.out.write_all(text.as_bytes())?;
