@@ -23,6 +23,7 @@ use std::sync::{Arc, OnceLock};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = DISPLAY.set(cli.display);
     match run(cli) {
         Ok(code) => code,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
@@ -66,6 +67,16 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
             Ok(exit_code(&failures))
         }
         Command::Transcript(args) => run_transcript(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "pcapmail", &mut io::stdout().lock());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -130,6 +141,9 @@ fn load(input: &Input, keep: Keep) -> (Report, Vec<analysis::Failure>) {
         interrupt: Some(interrupt_flag().clone()),
         ..input.config()
     };
+    if let Some(notice) = diagnostics::stdin_notice(&input.captures, io::stdin().is_terminal()) {
+        eprintln!("{notice}");
+    }
     let paths: Vec<&std::path::Path> = input.captures.iter().map(|p| p.as_path()).collect();
     let progress = Progress::new(&paths, !input.quiet && io::stderr().is_terminal());
     let (report, failures) =
@@ -171,19 +185,22 @@ fn exit_code(failures: &[analysis::Failure]) -> ExitCode {
     }
 }
 
-/// Colour only on a terminal and without NO_COLOR; the terminal's width when there is one.
+/// The table options of this run (`--color`, `--width`, the terminal, NO_COLOR, COLUMNS).
+/// A process-wide value set once in `main`, so the subcommands need no extra argument.
 fn table_options() -> table::TableOptions {
-    let tty = io::stdout().is_terminal();
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    table::TableOptions {
-        width: if tty {
-            comfy_table::Table::new().width()
-        } else {
-            None
+    DISPLAY.get().map_or_else(
+        || {
+            cli::Display {
+                color: cli::ColorChoice::Auto,
+                width: None,
+            }
+            .table_options()
         },
-        color: tty && !no_color,
-    }
+        |d| d.table_options(),
+    )
 }
+
+static DISPLAY: OnceLock<cli::Display> = OnceLock::new();
 
 fn run_creds(args: CredsArgs) -> io::Result<ExitCode> {
     let (mut report, failures) = load(
