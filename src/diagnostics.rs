@@ -120,7 +120,13 @@ pub(crate) fn print_nothing_found(report: &pcapmail::model::Report, cfg: &analys
     }
     let packets: u64 = report.captures.iter().map(|c| c.packets).sum();
     if packets == 0 {
-        eprintln!("pcapmail: the capture holds no packets");
+        for c in &report.captures {
+            eprintln!(
+                "pcapmail: {}: the capture holds no packets (only its file header: the capture \
+                 was stopped before the first packet, or its filter matched nothing)",
+                pcapmail::text::escape(&c.path)
+            );
+        }
         return;
     }
     let list = |p: &[u16]| p.iter().map(u16::to_string).collect::<Vec<_>>().join(",");

@@ -4,6 +4,7 @@
 
 mod cli;
 mod diagnostics;
+mod output;
 mod progress;
 
 use clap::Parser;
@@ -28,7 +29,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pcapmail: {e}");
+            // Reading errors are reported per capture; what is left is writing the output.
+            eprintln!("pcapmail: cannot write the output: {e}");
             ExitCode::from(1)
         }
     }
@@ -211,20 +213,8 @@ fn run_creds(args: CredsArgs) -> io::Result<ExitCode> {
         },
     );
     if let Some(path) = &args.hashcat {
-        let mut text = String::new();
-        for line in creds::hashcat_lines(&report) {
-            text.push_str(line);
-            text.push('\n');
-        }
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let written = opts
-            .open(path)
-            .and_then(|mut f| f.write_all(text.as_bytes()));
-        if let Err(e) = written {
-            eprintln!("pcapmail: {}: {e}", path.display());
+        if let Err(message) = output::write_hashcat(path, &report) {
+            eprintln!("pcapmail: {message}");
             return Ok(ExitCode::from(1));
         }
     }
@@ -274,11 +264,11 @@ fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
             Ok(exit_code(&failures))
         }
         Err(e @ extract::ExtractError::Exists(_)) => {
-            eprintln!("pcapmail: {}", pcapmail::text::escape(&e.to_string()));
+            eprintln!("pcapmail: {}", output::describe_extract_error(&e));
             Ok(ExitCode::from(2))
         }
         Err(e) => {
-            eprintln!("pcapmail: {}", pcapmail::text::escape(&e.to_string()));
+            eprintln!("pcapmail: {}", output::describe_extract_error(&e));
             Ok(ExitCode::from(1))
         }
     }
