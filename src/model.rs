@@ -1,4 +1,4 @@
-//! The session model: plain data, serialised as the JSON document of CONTRACT.md.
+//! The session model: plain data, serialised as the JSON document of docs/JSON.md.
 //!
 //! Dissectors fill these types; reports only render them.
 
@@ -389,7 +389,7 @@ pub struct Message {
     pub time: Ts,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,
-    /// The message bytes (as defined by CONTRACT.md), for `extract`; not serialised.
+    /// The message bytes (as docs/JSON.md defines them), for `extract`; not serialised.
     /// None when the message was larger than the in-memory bound.
     #[serde(skip)]
     pub data: Option<Arc<Vec<u8>>>,

@@ -1,4 +1,4 @@
-//! The command line as users and scripts see it: exit codes of CONTRACT.md, error
+//! The command line as users and scripts see it: exit codes of docs/CLI.md, error
 //! messages, standard input, JSON output, damaged captures, port options.
 
 mod common;

@@ -1,5 +1,5 @@
 //! What a newcomer reads on standard error when something is wrong, and the exit codes of
-//! CONTRACT.md: 0 ok (also when no mail was found), 1 a capture could not be read, 2 usage.
+//! docs/CLI.md: 0 ok (also when no mail was found), 1 a capture could not be read, 2 usage.
 //! The messages are snapshots (temporary paths replaced by `<dir>`).
 
 mod common;
