@@ -396,10 +396,11 @@ fn truth_secret(file: &str) -> Value {
 }
 
 #[test]
-fn hashcat_lines_recompute_from_the_known_passwords() {
+fn hashcat_files_per_mode_recompute_from_the_known_passwords() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("creds-hashcat");
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("hashes.txt");
+    let base = dir.join("hashes.txt");
     let files = [
         "smtp-cram-md5.pcap",
         "pop3-cram-md5.pcap",
@@ -411,7 +412,7 @@ fn hashcat_lines_recompute_from_the_known_passwords() {
         "--format".into(),
         "json".into(),
         "--hashcat".into(),
-        file.display().to_string(),
+        base.display().to_string(),
     ];
     args.extend(
         files
@@ -420,20 +421,36 @@ fn hashcat_lines_recompute_from_the_known_passwords() {
     );
     let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     let doc: Value = serde_json::from_str(&ok_stdout(&pcapmail(&args))).unwrap();
-    let text = std::fs::read_to_string(&file).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "hash file readable by others: {mode:o}");
-    }
+    // One file per mode, named FILE.<mode>, and nothing at FILE itself.
+    assert!(!base.exists());
+    let read = |suffix: &str| {
+        let p = dir.join(format!("hashes.txt.{suffix}"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{suffix} readable by others: {mode:o}");
+        }
+        std::fs::read_to_string(&p).unwrap()
+    };
+    let cram = read("10200");
+    let apop = read("20");
+    let index = read("index.tsv");
+    assert_eq!(cram.lines().count(), 2, "{cram}");
+    assert_eq!(apop.lines().count(), 1, "{apop}");
     let b64 = base64::engine::general_purpose::STANDARD;
-    for (line, f) in lines.iter().zip(files) {
+    let by_file = [
+        (&files[0], &cram, 0),
+        (&files[1], &cram, 1),
+        (&files[2], &apop, 0),
+    ];
+    for (f, text, n) in by_file {
         let t = truth_secret(f);
         let pw = t["password_for_cracking"].as_str().unwrap();
         let user = t["username"].as_str().unwrap();
+        // `hashcat --username`: the user name, a colon, the hash.
+        let (u, line) = text.lines().nth(n).unwrap().split_once(':').unwrap();
+        assert_eq!(u, user, "{f}");
         if let Some(rest) = line.strip_prefix("$cram_md5$") {
             assert_eq!(pcapmail::report::creds::hashcat_mode(line), Some(10200));
             let (chal, resp) = rest.split_once('$').unwrap();
@@ -453,13 +470,54 @@ fn hashcat_lines_recompute_from_the_known_passwords() {
             h.update(pw.as_bytes());
             assert_eq!(digest, hex::encode(h.finalize()), "{f}");
         }
-        // The same line is the credential's `hash` in the JSON.
-        assert!(doc["credentials"]
+        // The same hash is the credential's `hash` in the JSON, and the index row names its
+        // account, server, outcome, capture and frame.
+        let c = doc["credentials"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|c| c["hash"] == *line));
+            .find(|c| c["hash"] == *line)
+            .unwrap();
+        let row = format!(
+            "{}\t{user}\t{}:{}\taccepted\t{}\t{}\tyes",
+            pcapmail::report::creds::hashcat_mode(line).unwrap(),
+            c["server"]["ip"].as_str().unwrap(),
+            c["server"]["port"],
+            common::sample(f).display(),
+            c["frame"]
+        );
+        assert!(index.lines().any(|l| l == row), "{row} not in\n{index}");
     }
+    assert_eq!(
+        index.lines().next(),
+        Some(pcapmail::report::hashcat::INDEX_HEADER)
+    );
+    assert_eq!(index.lines().count(), 4, "{index}");
+}
+
+#[test]
+fn rejected_attempts_stay_out_of_the_hashcat_files_but_in_the_index() {
+    let path = common::sample("pop3-apop.pcap");
+    let (mut report, failures) = pcapmail::analysis::analyze(&[&path], &Default::default());
+    assert!(failures.is_empty());
+    let files = pcapmail::report::hashcat::hashcat_files(&report);
+    assert_eq!(files.modes.len(), 1);
+    report.credentials[0].success = Some(false);
+    report.credentials[0].username = Some("odd:user\n".into());
+    let files = pcapmail::report::hashcat::hashcat_files(&report);
+    assert!(files.modes.is_empty(), "{:?}", files.modes);
+    let row = files.index.lines().nth(1).unwrap();
+    let cols: Vec<&str> = row.split('\t').collect();
+    assert_eq!(cols[0], "20");
+    assert_eq!(
+        cols[1], "odd\\x3auser\\n",
+        "a colon or line break must not split fields"
+    );
+    assert_eq!((cols[3], cols[6]), ("rejected", "no"));
+    // Unknown outcome (no reply seen): written.
+    report.credentials[0].success = None;
+    let files = pcapmail::report::hashcat::hashcat_files(&report);
+    assert!(files.modes[&20].starts_with("odd\\x3auser\\n:"));
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `pcapmail extract`: the written files carry exactly the bytes of CONTRACT.md (SHA-256
+//! `pcapmail extract`: the written files carry exactly the message bytes of docs/JSON.md (SHA-256
 //! checked against index.json and samples/truth.json), names stay inside DIR and are safe,
 //! a second run does not clobber, a planted symlink is never followed, and messages whose
 //! bytes were not kept are reported instead of written.

@@ -1,5 +1,5 @@
 //! What a newcomer reads on standard error when something is wrong, and the exit codes of
-//! CONTRACT.md: 0 ok (also when no mail was found), 1 a capture could not be read, 2 usage.
+//! docs/CLI.md: 0 ok (also when no mail was found), 1 a capture could not be read, 2 usage.
 //! The messages are snapshots (temporary paths replaced by `<dir>`).
 
 mod common;
@@ -95,7 +95,7 @@ fn empty_file_and_capture_without_packets() {
     let header_only = d.file("header.pcap", &pcapgen::pcap(1, false, false, &[]));
     let (code, err) = run(&d.0, &["analyze", "--format", "json", &header_only]);
     assert_eq!(code, Some(0));
-    insta::assert_snapshot!(err, @"pcapmail: the capture holds no packets");
+    insta::assert_snapshot!(err, @"pcapmail: <dir>/header.pcap: the capture holds no packets (only its file header: the capture was stopped before the first packet, or its filter matched nothing)");
 }
 
 #[test]
@@ -175,4 +175,32 @@ fn a_clean_piped_run_prints_nothing_on_stderr_and_no_colour() {
             "escape sequence in piped output"
         );
     }
+}
+
+#[test]
+fn output_errors_name_the_path_and_what_to_do() {
+    let d = TempDir::new("outerr");
+    let f = common::sample("smtp-cram-md5.pcap").display().to_string();
+    // A file where the output folder should be.
+    let blocker = d.file("taken", b"x");
+    let (code, err) = run(&d.0, &["extract", "-o", &format!("{blocker}/out"), &f]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("<dir>/taken"), "{err}");
+    assert!(!err.contains("os error"), "{err}");
+    // An earlier run in the folder.
+    let out = d.0.join("out").display().to_string();
+    assert_eq!(run(&d.0, &["extract", "-o", &out, &f]).0, Some(0));
+    let (code, err) = run(&d.0, &["extract", "-o", &out, &f]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("<dir>/out/") && err.contains("--force"),
+        "{err}"
+    );
+    // The hashcat file in a folder that does not exist.
+    let (code, err) = run(
+        &d.0,
+        &["creds", "--hashcat", &format!("{}/no/h", d.0.display()), &f],
+    );
+    assert_eq!(code, Some(1));
+    insta::assert_snapshot!(err, @"pcapmail: cannot write the hashcat file <dir>/no/h.10200: a folder on its path does not exist (create the folder first, or give another --hashcat path)");
 }

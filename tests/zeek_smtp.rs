@@ -1,6 +1,7 @@
 //! Every SMTP capture in ../shared/captures with a Zeek `smtp.log` baseline: our sessions
 //! and transactions agree with Zeek's rows field by field (client, server, transaction
-//! depth, HELO, MAIL FROM, RCPT TO, subject, Message-ID, Date), except where we are right
+//! depth, HELO, MAIL FROM, RCPT TO, subject, Message-ID, Date, Cc, Reply-To, In-Reply-To,
+//! user agent, X-Originating-IP, the first two Received headers), except where we are right
 //! and Zeek is not — each such case is listed in `KNOWN_DIFFERENCES` with the reason.
 
 mod common;
@@ -72,10 +73,57 @@ fn our_rows(report: &Report) -> BTreeMap<(String, String), BTreeMap<&'static str
             r.insert("subject", h.subject.unwrap_or_else(|| "-".into()));
             r.insert("msg_id", h.message_id.unwrap_or_else(|| "-".into()));
             r.insert("date", h.date.unwrap_or_else(|| "-".into()));
+            let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            r.insert(
+                "cc",
+                if h.cc.is_empty() {
+                    "-".into()
+                } else {
+                    h.cc.join(",")
+                },
+            );
+            r.insert("reply_to", dash(h.reply_to));
+            r.insert("in_reply_to", dash(h.in_reply_to));
+            r.insert("user_agent", dash(h.user_agent));
+            // Zeek logs the address; we keep the header as written ("[198.51.100.7]").
+            r.insert(
+                "x_originating_ip",
+                dash(
+                    h.x_originating_ip
+                        .map(|v| v.trim_matches(|c| c == '[' || c == ']').to_string()),
+                ),
+            );
+            // Zeek's first_received is the first hop, the bottom-most Received header (each
+            // new one shifts the previous into second_received); ours lists them top first.
+            let mut hops = h.received.iter().rev();
+            r.insert("first_received", dash(hops.next().cloned()));
+            r.insert("second_received", dash(hops.next().cloned()));
             rows.insert((s.client.port.to_string(), (i + 1).to_string()), r);
         }
     }
     rows
+}
+
+/// The set of addresses of an address list, however each entry's display name is written
+/// (Zeek keeps `"a@b" <a@b>` raw, we decode it to `a@b <a@b>`).
+fn norm_addresses(v: &str) -> String {
+    let set: BTreeSet<String> = v
+        .split(',')
+        .map(|e| {
+            let e = e.trim();
+            match (e.rfind('<'), e.rfind('>')) {
+                (Some(a), Some(b)) if a < b => e[a + 1..b].to_string(),
+                _ => e.to_string(),
+            }
+            .to_ascii_lowercase()
+        })
+        .collect();
+    set.into_iter().collect::<Vec<_>>().join(",")
+}
+
+/// Runs of white space as one space (folded headers unfold to a tab or a space).
+fn norm_space(v: &str) -> String {
+    v.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn norm_set(v: &str) -> String {
@@ -121,12 +169,22 @@ fn smtp_sessions_agree_with_zeek_smtp_log() {
                 "subject",
                 "msg_id",
                 "date",
+                "cc",
+                "reply_to",
+                "in_reply_to",
+                "user_agent",
+                "x_originating_ip",
+                "first_received",
+                "second_received",
             ] {
                 let zv = z.get(field).cloned().unwrap_or_default();
-                let (zv, ov) = if field == "rcptto" {
-                    (norm_set(&zv), norm_set(&o[field]))
-                } else {
-                    (zv, o[field].clone())
+                let (zv, ov) = match field {
+                    "rcptto" => (norm_set(&zv), norm_set(&o[field])),
+                    "cc" | "reply_to" => (norm_addresses(&zv), norm_addresses(&o[field])),
+                    "first_received" | "second_received" => {
+                        (norm_space(&zv), norm_space(&o[field]))
+                    }
+                    _ => (zv, o[field].clone()),
                 };
                 if zv != ov
                     && !KNOWN_DIFFERENCES
