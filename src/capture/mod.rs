@@ -30,6 +30,11 @@ impl LinkType {
     pub const NULL: LinkType = LinkType(0);
     pub const ETHERNET: LinkType = LinkType(1);
     pub const RAW: LinkType = LinkType(101);
+    /// DLT_RAW as BSD and Linux number it (12) and OpenBSD (14): some writers put the DLT
+    /// value in the file instead of LINKTYPE_RAW; libpcap and Wireshark read both as raw IP.
+    pub const DLT_RAW: LinkType = LinkType(12);
+    /// DLT_RAW on OpenBSD.
+    pub const DLT_RAW_OPENBSD: LinkType = LinkType(14);
     pub const LOOP: LinkType = LinkType(108);
     pub const LINUX_SLL: LinkType = LinkType(113);
     pub const IPV4: LinkType = LinkType(228);
@@ -41,7 +46,7 @@ impl LinkType {
         match self.0 {
             0 => "NULL".into(),
             1 => "EN10MB".into(),
-            101 => "RAW".into(),
+            12 | 14 | 101 => "RAW".into(),
             108 => "LOOP".into(),
             113 => "LINUX_SLL".into(),
             228 => "IPV4".into(),
