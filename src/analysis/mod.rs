@@ -326,8 +326,8 @@ pub struct CaptureResult {
 /// Every worker's flow table runs on the clock of the whole capture, so sessions, ids and
 /// counters are those of a single-threaded run, with two exceptions that only matter when
 /// a limit is hit: `max_connections` and `max_buffer_total` are divided among the workers
-/// (memory stays bounded by the same totals), and the `flow.peak_*` counters are the sums
-/// of the workers' peaks.
+/// (memory stays bounded by the same totals), and the `flow.worker_peak_*` counters are the
+/// sums of the workers' peaks (named so: the only counters that depend on the split).
 pub fn analyze_file(
     path: &Path,
     cfg: &Config,
