@@ -605,6 +605,11 @@ fn print_nothing_found(report: &pcapmail::model::Report, cfg: &analysis::Config)
         eprintln!("pcapmail: the capture holds no packets");
         return;
     }
+    // No mail is a clean result: the port hint is for a person at a terminal; a script
+    // reading stderr gets nothing from a clean run (CONTRACT.md, command line).
+    if !io::stderr().is_terminal() {
+        return;
+    }
     let list = |p: &[u16]| p.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
     let content = if cfg.detect {
         ", and recognised SMTP/POP3 by content on every other port"
