@@ -127,7 +127,9 @@ impl Side {
 /// An audit fact about a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// `cleartext-auth`, `starttls-offered-not-used`, `cleartext-mail`, ...
+    /// `cleartext-auth`, `starttls-offered-not-used`, `cleartext-mail`,
+    /// `starttls-not-negotiated` (STARTTLS/STLS was accepted, but the next bytes were not
+    /// a TLS record: the dialogue went on in clear and was parsed), ...
     pub code: String,
     pub detail: String,
 }
