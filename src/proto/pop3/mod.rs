@@ -39,8 +39,10 @@
 //! which the transcript's `Body` entries reference in `message`; the analysis layer replaces
 //! both with the document-wide id. `Pop3Detail.list`/`uidl` are sorted by message number (a
 //! repeated LIST keeps the last size). Findings: `cleartext-auth` per credential,
-//! `cleartext-mail` per RETR/TOP result, `starttls-offered-not-used` once, and
-//! `deletions-undone` when RSET revoked successful DELEs.
+//! `cleartext-mail` per RETR/TOP result, `starttls-offered-not-used` once,
+//! `deletions-undone` when RSET revoked successful DELEs, and `starttls-not-negotiated`
+//! when STLS was accepted but the next bytes were not a TLS record (the dialogue went on
+//! in clear and was parsed; only a TLS record makes the rest opaque).
 //!
 //! # Evidence
 //! [`Pop3Dissector::is_pop3`] is true only with a real greeting (the server spoke first with

@@ -14,18 +14,29 @@
 //!   once, without waiting for 354, so that one-sided captures (client → server only) and
 //!   a lost 354 still yield the message. If a reply other than 354 answers DATA before any
 //!   content line arrived, the DATA was refused and the client's lines are commands again.
+//!   DATA ends only at CRLF `.` CRLF (Postfix ≥ 3.9's default, RFC 5321 §4.1.1.4): a `.`
+//!   line with a bare LF on either side is content (`smtp-bare-lf-terminator`).
+//! - **State (RFC 5321 §3.3)**: what the server refused did not happen. A refused MAIL
+//!   starts no transaction (a refused nested MAIL leaves the open one); a RCPT or DATA
+//!   outside a transaction opens a tentative one (a capture that started mid-transaction)
+//!   that a refusal removes; RSET after a refused DATA, then MAIL, is the same transaction
+//!   tried again; `helo` is the last name the server accepted. The command list keeps
+//!   every command with its reply.
 //! - **Gaps**: the line framer drops the rest of a line whose start was lost and flags it;
 //!   command and reply fragments are dropped (counted), content fragments are dropped too
 //!   and the message is marked incomplete, but collection goes on until the `.` line. If the
 //!   `.` line itself was lost, a server reply during content after a gap closes the message.
 //!   A gap inside BDAT payload is subtracted from the chunk (the size is known), so framing
 //!   stays exact.
-//! - **TLS**: after `STARTTLS` answered by 220 (or a TLS record from the client while the
-//!   reply is still outstanding) both directions are only counted. `tls_from_start`
-//!   (SMTPS, port 465) counts everything.
+//! - **TLS**: after `STARTTLS` answered by 220, the next bytes decide: a TLS record makes
+//!   both directions opaque (only counted), anything else is parsed on in clear with the
+//!   finding `starttls-not-negotiated`. A TLS record from the client while the reply is
+//!   still outstanding starts TLS too. `tls_from_start` (SMTPS, when the analysis layer saw
+//!   TLS from the first byte) counts everything.
 //! - **Is it SMTP?** [`SmtpDissector::is_smtp`] is false unless a 220 greeting, or a known
-//!   command together with a valid reply (or with a silent server), was seen; after a
-//!   number of non-SMTP lines and nothing valid, parsing stops.
+//!   command together with a valid reply (or with a silent server), was seen, and false
+//!   for FTP (its verbs or reply codes without any SMTP-only command); after a number of
+//!   non-SMTP lines and nothing valid, parsing stops.
 
 mod anomaly;
 pub mod parser;
