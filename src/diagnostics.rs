@@ -3,6 +3,7 @@
 
 use pcapmail::analysis;
 use std::io;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// What to say before waiting on standard input when it is a terminal (a user who typed
@@ -127,6 +128,11 @@ pub(crate) fn print_nothing_found(report: &pcapmail::model::Report, cfg: &analys
                 pcapmail::text::escape(&c.path)
             );
         }
+        return;
+    }
+    // No mail is a clean result: the port hint is for a person at a terminal; a script
+    // reading stderr gets nothing from a clean run.
+    if !std::io::stderr().is_terminal() {
         return;
     }
     let list = |p: &[u16]| p.iter().map(u16::to_string).collect::<Vec<_>>().join(",");

@@ -127,7 +127,9 @@ impl Side {
 /// An audit fact about a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// `cleartext-auth`, `starttls-offered-not-used`, `cleartext-mail`, ...
+    /// `cleartext-auth`, `starttls-offered-not-used`, `cleartext-mail`,
+    /// `starttls-not-negotiated` (STARTTLS/STLS was accepted, but the next bytes were not
+    /// a TLS record: the dialogue went on in clear and was parsed), ...
     pub code: String,
     pub detail: String,
 }
@@ -352,6 +354,11 @@ pub struct Attachment {
     /// The decoded content, for `extract`; not serialised.
     #[serde(skip)]
     pub data: Option<Arc<Vec<u8>>>,
+    /// For an attachment inside an attached message (`message/rfc822`, named or not): the
+    /// MIME part number (IMAP section numbering, e.g. `"2"` or `"2.3"`) of the innermost
+    /// attached message that holds it. Absent for the message's own attachments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// Decoded headers of a message.

@@ -288,6 +288,7 @@ fn attachment(name: Option<&str>, data: &[u8]) -> Attachment {
         size: data.len() as u64,
         sha256: sha(data),
         data: Some(Arc::new(data.to_vec())),
+        container: None,
     }
 }
 

@@ -129,11 +129,14 @@ fn output_bytes_are_identical_for_1_2_and_8_threads() {
             let strip = |v: &[u8]| -> String {
                 String::from_utf8_lossy(v)
                     .lines()
-                    .filter(|l| !l.contains("flow.peak_"))
+                    .filter(|l| !l.contains("flow.worker_peak_"))
                     .map(|l| {
                         // jsonl: one line holds the counters; drop the peak fields.
                         let mut l = l.to_string();
-                        for key in ["\"flow.peak_buffered\":", "\"flow.peak_entries\":"] {
+                        for key in [
+                            "\"flow.worker_peak_buffered\":",
+                            "\"flow.worker_peak_entries\":",
+                        ] {
                             while let Some(i) = l.find(key) {
                                 let end = l[i..].find([',', '}']).map_or(l.len(), |e| i + e + 1);
                                 l.replace_range(i..end, "");

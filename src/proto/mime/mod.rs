@@ -174,11 +174,33 @@ fn unfold(v: &str) -> String {
 
 fn render_addr(a: &mail_parser::Addr<'_>) -> String {
     match (a.name(), a.address()) {
-        (Some(n), Some(addr)) => format!("{n} <{addr}>"),
+        (Some(n), Some(addr)) => format!("{} <{addr}>", display_name(n)),
         (None, Some(addr)) => addr.to_string(),
         (Some(n), None) => n.to_string(),
         (None, None) => String::new(),
     }
+}
+
+/// A decoded display name as it must be written to stay one address: quoted (RFC 5322
+/// §3.2.4 quoted-string, `"` and `\` escaped) when it holds a special character such as the
+/// comma of `"Buchanan, Bill"`, else as it is.
+fn display_name(n: &str) -> std::borrow::Cow<'_, str> {
+    const SPECIALS: &[char] = &[
+        '(', ')', '<', '>', '[', ']', ':', ';', '@', '\\', ',', '.', '"',
+    ];
+    if !n.contains(SPECIALS) {
+        return n.into();
+    }
+    let mut q = String::with_capacity(n.len() + 2);
+    q.push('"');
+    for c in n.chars() {
+        if c == '"' || c == '\\' {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q.into()
 }
 
 /// Nested `message/*` levels whose attachments are listed.
@@ -217,6 +239,7 @@ fn collect_attachments(msg: &Message<'_>, limits: &MimeLimits, info: &mut MimeIn
                 size,
                 sha256,
                 data,
+                container: None,
             });
         } else if let PartType::Message(nested) = &part.body {
             if depth < MAX_NESTED_MESSAGES {
