@@ -32,7 +32,7 @@
 //! After the tagged OK to `COMPRESS DEFLATE` both directions are raw DEFLATE (inflated with
 //! a fixed output buffer and parsed as usual); a gap in a compressed stream cannot be
 //! recovered. After the tagged OK to `STARTTLS` each direction is checked: a TLS record
-//! makes it opaque; anything else is parsed on with a `starttls-not-tls` finding.
+//! makes it opaque; anything else is parsed on with a `starttls-not-negotiated` finding.
 //!
 //! # Gaps
 //! A gap inside a literal shortens it (the message is incomplete); a gap in a line drops
@@ -391,7 +391,8 @@ pub struct ImapDissector {
     idling: bool,
     logout_answered: bool,
     starttls_offered: bool,
-    not_tls_reported: bool,
+    /// STARTTLS was accepted but this side went on in clear text (first frame).
+    not_negotiated: Option<(Side, u64)>,
     end: Option<EndReason>,
     mailbox: Option<String>,
     /// The whole-message range length asked for by the latest FETCH (`<o.len>`).
@@ -459,7 +460,7 @@ impl ImapDissector {
             idling: false,
             logout_answered: false,
             starttls_offered: false,
-            not_tls_reported: false,
+            not_negotiated: None,
             end: None,
             mailbox: None,
             asked: None,
@@ -615,25 +616,15 @@ impl ImapDissector {
                 }
                 Mode::Dead => return,
                 Mode::TlsCheck => {
-                    if input[0] == 0x16 && input.get(1).is_none_or(|&v| v == 3) {
+                    if super::is_tls_record_start(input) {
                         self.dirs[s].mode = Mode::Tls;
                         self.tls = Tls::Starttls;
                         continue;
                     }
                     self.dirs[s].mode = Mode::Plain;
-                    if !std::mem::replace(&mut self.not_tls_reported, true) {
-                        self.findings.push(Finding {
-                            code: "starttls-not-tls".into(),
-                            detail: format!(
-                                "STARTTLS was accepted but the {} went on without TLS (frame {})",
-                                if from == Side::Client {
-                                    "client"
-                                } else {
-                                    "server"
-                                },
-                                meta.frame
-                            ),
-                        });
+                    // Reported once, in `finish`, like SMTP and POP3 do.
+                    if self.not_negotiated.is_none() {
+                        self.not_negotiated = Some((from, meta.frame));
                     }
                 }
                 Mode::Plain => {
@@ -1344,6 +1335,7 @@ impl ImapDissector {
             verb: verb.to_string(),
             arg,
             frame: meta.frame,
+            capture: None,
             time: meta.ts,
             reply: None,
         });
@@ -1772,7 +1764,18 @@ impl Dissector for ImapDissector {
             self.abandon(p);
         }
         self.finish_sasl(None, None);
-        if self.starttls_offered && self.tls == Tls::None && !self.credentials.is_empty() {
+        if let Some((side, frame)) = self.not_negotiated {
+            let who = match side {
+                Side::Client => "client",
+                Side::Server => "server",
+            };
+            self.findings.push(Finding {
+                code: "starttls-not-negotiated".into(),
+                detail: format!(
+                    "the server accepted STARTTLS (tagged OK) but the {who} went on in clear text instead of starting TLS (frame {frame}); the rest was read as clear text"
+                ),
+            });
+        } else if self.starttls_offered && self.tls == Tls::None && !self.credentials.is_empty() {
             self.findings.push(Finding {
                 code: "starttls-offered-not-used".into(),
                 detail: "the server offered STARTTLS but the client authenticated in clear text"

@@ -582,7 +582,10 @@ fn starttls_opaque_or_not() {
     ]);
     assert_eq!(o.tls, Tls::None);
     assert_eq!(o.credentials[0].password.as_deref(), Some("pw"));
-    assert!(o.findings.iter().any(|f| f.code == "starttls-not-tls"));
+    assert!(o
+        .findings
+        .iter()
+        .any(|f| f.code == "starttls-not-negotiated"));
 }
 
 #[test]
