@@ -304,11 +304,8 @@ fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
         Ok(s) => s,
         Err(e) => return Ok(extract_failed(e)),
     };
-    let failures = match drive(&args.input, keep, false, &mut sink) {
-        Ok(f) => f,
-        // The sink stopped the run: its own error says why (below).
-        Err(_) => Vec::new(),
-    };
+    // On an error the sink stopped the run; its own error says why (below).
+    let failures = drive(&args.input, keep, false, &mut sink).unwrap_or_default();
     if sink.captures_read() == 0 && !failures.is_empty() {
         return Ok(exit_code(&failures));
     }

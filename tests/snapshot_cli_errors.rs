@@ -212,5 +212,5 @@ fn output_errors_name_the_path_and_what_to_do() {
         &["creds", "--hashcat", &format!("{}/no/h", d.0.display()), &f],
     );
     assert_eq!(code, Some(1));
-    insta::assert_snapshot!(err, @"pcapmail: cannot write the hashcat file <dir>/no/h.10200: a folder on its path does not exist (create the folder first, or give another --hashcat path)");
+    insta::assert_snapshot!(err, @"pcapmail: cannot write the hashcat file <dir>/no/h.index.tsv: a folder on its path does not exist (create the folder first, or give another --hashcat path)");
 }

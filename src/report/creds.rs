@@ -756,7 +756,7 @@ impl<W: Write> CredsSink<W> {
                     summary: &summary,
                     servers: &self.servers,
                 })?;
-                self.out.write_all(head[..head.len() - 2].as_bytes())?;
+                self.out.write_all(&head.as_bytes()[..head.len() - 2])?;
                 self.out.write_all(b",\n  \"credentials\": ")?;
                 match self.spool.take() {
                     Some(spool) => spool.write_array(&mut self.out, "  ")?,

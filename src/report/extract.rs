@@ -555,7 +555,7 @@ impl ExtractSink {
             tool: Tool::default(),
         })
         .map_err(|e| ExtractError::Io(path.clone(), e.into()))?;
-        out.extend_from_slice(head[..head.len() - 2].as_bytes());
+        out.extend_from_slice(&head.as_bytes()[..head.len() - 2]);
         out.extend_from_slice(b",\n  \"messages\": ");
         let mut f = {
             if self.force {
