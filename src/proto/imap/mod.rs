@@ -314,6 +314,10 @@ struct Lit {
     entry: Option<usize>,
     /// Octets lost in gaps.
     lost: bool,
+    /// The first octet (or the end) was seen: `entry` was made.
+    started: bool,
+    /// The packet of the marker line (the entry's packet when no octet arrives).
+    meta: ChunkMeta,
 }
 
 /// One direction of the connection.
@@ -811,38 +815,8 @@ impl ImapDissector {
                 self.count("literals-per-line");
             }
         }
-        let entry = match &role {
-            Role::Message(_) | Role::Range => self.entry(
-                from,
-                line.meta,
-                DialogueEvent::Body {
-                    lines: 0,
-                    bytes: 0,
-                    message: None,
-                },
-            ),
-            _ => self.entry(
-                from,
-                line.meta,
-                DialogueEvent::Literal {
-                    bytes: 0,
-                    text: None,
-                    secret: false,
-                },
-            ),
-        };
-        if let Role::Keep(i) = role {
-            if let Some(k) = self.dirs[s].logical.lits.get_mut(i) {
-                k.entry = entry;
-            }
-        }
         if let Role::Range = role {
             if let Some(a) = self.assembly.as_mut() {
-                if let Some(e) = entry {
-                    if a.entries.len() < 64 {
-                        a.entries.push(e);
-                    }
-                }
                 a.last_len = 0;
             }
         }
@@ -851,7 +825,11 @@ impl ImapDissector {
             total: m.len,
             sync: m.sync && from == Side::Client,
             role,
-            entry,
+            // Made when the first octet arrives, so that the transcript keeps stream order
+            // (a synchronizing literal follows the server's `+`).
+            entry: None,
+            started: false,
+            meta: line.meta,
             lost: false,
         });
         if m.len == 0 {
@@ -985,8 +963,59 @@ impl ImapDissector {
         }))
     }
 
-    fn literal_bytes(&mut self, from: Side, bytes: &[u8], _meta: ChunkMeta) {
+    /// The literal's transcript entry, made at its first octet (`meta`), and where its
+    /// first octet travelled (a kept literal's packet: the credential's frame).
+    fn literal_begins(&mut self, from: Side, meta: ChunkMeta) {
         let s = side(from);
+        let Some(lit) = self.dirs[s].lit.as_mut() else {
+            return;
+        };
+        if std::mem::replace(&mut lit.started, true) {
+            return;
+        }
+        let message = matches!(lit.role, Role::Message(_) | Role::Range);
+        let keep = match lit.role {
+            Role::Keep(i) => Some(i),
+            _ => None,
+        };
+        let event = if message {
+            DialogueEvent::Body {
+                lines: 0,
+                bytes: 0,
+                message: None,
+            }
+        } else {
+            DialogueEvent::Literal {
+                bytes: 0,
+                text: None,
+                secret: false,
+            }
+        };
+        let entry = self.entry(from, meta, event);
+        if let Some(lit) = self.dirs[s].lit.as_mut() {
+            lit.entry = entry;
+        }
+        if let Some(k) = keep.and_then(|i| self.dirs[s].logical.lits.get_mut(i)) {
+            k.entry = entry;
+            k.meta = meta;
+        }
+        if message {
+            if let (Some(a), Some(e)) = (self.assembly.as_mut(), entry) {
+                if a.entries.len() < 64
+                    && matches!(
+                        self.dirs[s].lit.as_ref().map(|l| &l.role),
+                        Some(Role::Range)
+                    )
+                {
+                    a.entries.push(e);
+                }
+            }
+        }
+    }
+
+    fn literal_bytes(&mut self, from: Side, bytes: &[u8], meta: ChunkMeta) {
+        let s = side(from);
+        self.literal_begins(from, meta);
         let kept_max = self.cfg.limits.max_kept_literal;
         let Some(lit) = self.dirs[s].lit.as_mut() else {
             return;
@@ -1027,6 +1056,10 @@ impl ImapDissector {
     /// The literal's octets are all in (or lost): back to lines.
     fn literal_end(&mut self, from: Side) {
         let s = side(from);
+        let lit_meta = self.dirs[s].lit.as_ref().map(|l| l.meta);
+        if let Some(m) = lit_meta {
+            self.literal_begins(from, m);
+        }
         let Some(lit) = self.dirs[s].lit.take() else {
             return;
         };

@@ -113,7 +113,8 @@ fn login_literals_synchronizing_and_plus() {
     assert_eq!(c.username.as_deref(), Some("ana"));
     // The literal's octets exactly, a line ending inside included.
     assert_eq!(c.password.as_deref(), Some("p w\r\n1!"));
-    assert_eq!((c.success, c.frame), (Some(true), 4));
+    // The frame of the packet that carried the password's octets.
+    assert_eq!((c.success, c.frame), (Some(true), 5));
     // The password literal is marked secret in the transcript.
     let secrets = o
         .dialogue
