@@ -123,7 +123,8 @@ class Capture:
 
 
 def session(tool, creds, msgs, client_port, **extra):
-    s = {"protocol": "imap", "server_port": PORT, "client_ip": HOST, "client_port": client_port,
+    s = {"protocol": "imap", "server_port": PORT, "server_ip": HOST, "client_ip": HOST,
+         "client_port": client_port,
          "ip_family": "ipv4", "client_tool": tool, "starttls": False,
          "credentials": creds, "messages": msgs}
     s.update(extra)

@@ -97,8 +97,10 @@ impl Default for ImapLimits {
         ImapLimits {
             max_line: DEFAULT_MAX_LINE,
             max_logical: 64 * 1024,
-            max_literals: 64,
-            max_kept_literal: 8 * 1024,
+            // At most 16 × 4 KiB of literals kept per logical line and direction: enough for
+            // user names, passwords, mailbox names and ID values, small per connection.
+            max_literals: 16,
+            max_kept_literal: 4 * 1024,
             max_pending: 1024,
             max_commands: 20_000,
             max_dialogue: 100_000,
@@ -636,7 +638,15 @@ impl ImapDissector {
                         self.inflate(from, input, meta);
                         return;
                     }
-                    input = self.plain(from, input, meta);
+                    let rest = self.plain(from, input, meta);
+                    let stuck = rest.len() == input.len()
+                        && self.dirs[s].mode == Mode::Plain
+                        && self.dirs[s].inflate.is_none();
+                    if stuck {
+                        // Nothing consumed and nothing changed: never spin.
+                        return;
+                    }
+                    input = rest;
                 }
             }
         }
