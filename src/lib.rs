@@ -7,11 +7,13 @@
 
 pub mod analysis;
 pub mod capture;
+pub mod community;
 pub mod decode;
 pub mod flow;
 pub mod model;
 pub mod proto;
 pub mod redact;
 pub mod report;
+pub mod sink;
 pub mod text;
 pub mod tls;

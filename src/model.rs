@@ -1,4 +1,4 @@
-//! The session model: plain data, serialised as the JSON document of CONTRACT.md.
+//! The session model: plain data, serialised as the JSON document of docs/JSON.md.
 //!
 //! Dissectors fill these types; reports only render them.
 
@@ -60,19 +60,24 @@ impl Serialize for Ts {
 }
 
 /// Application protocol of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Smtp,
     Pop3,
+    Imap,
 }
 
 impl Protocol {
+    /// Every protocol, in the order reports list them.
+    pub const ALL: [Protocol; 3] = [Protocol::Smtp, Protocol::Pop3, Protocol::Imap];
+
     /// Lower-case name as used in JSON.
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Smtp => "smtp",
             Protocol::Pop3 => "pop3",
+            Protocol::Imap => "imap",
         }
     }
 }
@@ -170,7 +175,9 @@ impl Side {
 /// An audit fact about a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// `cleartext-auth`, `starttls-offered-not-used`, `cleartext-mail`, ...
+    /// `cleartext-auth`, `starttls-offered-not-used`, `cleartext-mail`,
+    /// `starttls-not-negotiated` (STARTTLS/STLS was accepted, but the next bytes were not
+    /// a TLS record: the dialogue went on in clear and was parsed), ...
     pub code: String,
     pub detail: String,
 }
@@ -178,8 +185,13 @@ pub struct Finding {
 /// A reply from the server to one command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reply {
-    /// SMTP: the three-digit code ("250"); POP3: "+OK", "-ERR" or "+" (SASL continuation).
+    /// SMTP: the three-digit code ("250"); POP3: "+OK", "-ERR" or "+" (SASL continuation);
+    /// IMAP: "OK", "NO", "BAD" or "+" (continuation request).
     pub code: String,
+    /// IMAP: the status of the tagged response ("OK", "NO", "BAD"; "+" for a continuation
+    /// request answering a SASL step), the contract's `reply.status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     /// SMTP enhanced status code ("2.1.0") when present.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enhanced: Option<String>,
@@ -192,12 +204,18 @@ pub struct Reply {
 /// One client command and its reply, in stream order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Command {
+    /// IMAP: the command's tag (replies are paired with commands by it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
     /// The command verb, upper-cased ("EHLO", "MAIL", "RETR"; "AUTH-DATA" for a SASL
     /// continuation line sent by the client).
     pub verb: String,
     /// The rest of the line as sent (secrets included: they are in the credentials too).
     pub arg: String,
     pub frame: u64,
+    /// With `--merge`, the capture file of `frame` when it is not the session's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
     pub time: Ts,
     /// Null when no reply was seen.
     pub reply: Option<Reply>,
@@ -271,12 +289,47 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// A mailbox opened with SELECT or EXAMINE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImapMailbox {
+    /// The name decoded from modified UTF-7 (as sent when UTF8=ACCEPT was enabled).
+    pub name: String,
+    /// "SELECT" or "EXAMINE".
+    pub command: String,
+    /// The `* n EXISTS` answer, when seen.
+    pub exists: Option<u64>,
+    /// The tagged reply was OK (false on NO/BAD, null when not seen).
+    pub success: Option<bool>,
+}
+
+/// IMAP details of a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImapDetail {
+    /// The capabilities last advertised before authentication (CAPABILITY response or
+    /// `[CAPABILITY ...]` response code).
+    pub capabilities: Vec<String>,
+    /// The client's ID fields (RFC 2971), in the order sent; null when ID was not sent.
+    pub client_id: Option<Vec<(String, Option<String>)>>,
+    /// The server's ID fields.
+    pub server_id: Option<Vec<(String, Option<String>)>>,
+    pub mailboxes: Vec<ImapMailbox>,
+    /// Extensions the server confirmed with `* ENABLED` (e.g. "UTF8=ACCEPT").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enabled: Vec<String>,
+    /// COMPRESS=DEFLATE was in use; the streams were inflated and parsed.
+    pub compressed: bool,
+    /// The greeting was `* PREAUTH`: the session was authenticated without a login.
+    #[serde(skip_serializing_if = "is_false")]
+    pub preauth: bool,
+}
+
 /// Protocol-specific part of a session (flattened into the session object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum ProtocolDetail {
     Smtp(SmtpDetail),
     Pop3(Pop3Detail),
+    Imap(ImapDetail),
 }
 
 /// An entry of the reassembled dialogue (the transcript).
@@ -305,6 +358,14 @@ pub enum DialogueEvent {
     Gap { bytes: u64 },
     /// From here on the stream is TLS.
     Tls { bytes: u64 },
+    /// An IMAP literal that is not a message: `bytes` octets, its text when kept (bounded,
+    /// lossily decoded); `secret` when it carried a password (redaction masks it).
+    Literal {
+        bytes: u64,
+        text: Option<String>,
+        #[serde(skip_serializing_if = "is_false")]
+        secret: bool,
+    },
 }
 
 /// One SMTP or POP3 session (one TCP connection).
@@ -312,6 +373,8 @@ pub enum DialogueEvent {
 pub struct Session {
     pub id: String,
     pub protocol: Protocol,
+    /// Community ID v1 (seed 0) of the connection: joins with Zeek, Suricata, Arkime.
+    pub community_id: String,
     pub client: Endpoint,
     pub server: Endpoint,
     pub start: Ts,
@@ -370,6 +433,9 @@ pub struct Credential {
     pub reply: Option<String>,
     pub time: Ts,
     pub frame: u64,
+    /// With `--merge`, the capture file of `frame` when it is not the session's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
     /// The session was encrypted when this was sent (never for what we can read).
     pub encrypted: bool,
     /// Payloads that were not valid base64 or not of the mechanism's shape, kept raw.
@@ -387,6 +453,11 @@ pub struct Attachment {
     /// The decoded content, for `extract`; not serialised.
     #[serde(skip)]
     pub data: Option<Arc<Vec<u8>>>,
+    /// For an attachment inside an attached message (`message/rfc822`, named or not): the
+    /// MIME part number (IMAP section numbering, e.g. `"2"` or `"2.3"`) of the innermost
+    /// attached message that holds it. Absent for the message's own attachments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// Decoded headers of a message.
@@ -397,7 +468,30 @@ pub struct Headers {
     pub from: Option<String>,
     pub to: Vec<String>,
     pub date: Option<String>,
+    /// Decoded `Cc` address entries, like `to`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
+    /// Decoded `Reply-To` address entries, joined with ", ".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// `In-Reply-To` as written (angle brackets kept, like `message_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
+    /// The sending program: `User-Agent`, else `X-Mailer` (RFC 2047 decoded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// `X-Originating-IP` as written (often in brackets), the client of a webmail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x_originating_ip: Option<String>,
+    /// The `Received` header values, unfolded and decoded, top (newest hop) first; at most
+    /// [`MAX_RECEIVED`] are kept: the path of the message through the mail servers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub received: Vec<String>,
 }
+
+/// `Received` headers kept per message; a longer chain (a mail loop, or a forged header
+/// block) keeps its first (newest) entries.
+pub const MAX_RECEIVED: usize = 32;
 
 /// Direction of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -405,6 +499,8 @@ pub struct Headers {
 pub enum MessageDirection {
     Sent,
     Retrieved,
+    /// Stored by the client with IMAP APPEND (e.g. its Sent copy).
+    Appended,
 }
 
 /// A message sent (SMTP DATA/BDAT) or retrieved (POP3 RETR/TOP).
@@ -426,13 +522,31 @@ pub struct Message {
     pub pop3_number: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uidl: Option<String>,
+    /// IMAP: the mailbox selected when fetched, or the APPEND target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_mailbox: Option<String>,
+    /// IMAP: the message's UID (FETCH UID item, or APPENDUID), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_uid: Option<u64>,
+    /// IMAP: the message sequence number of the FETCH response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_seq: Option<u64>,
+    /// IMAP: the FETCH item that carried the bytes (`BODY[]`, `BODY[HEADER]`, `RFC822`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_section: Option<String>,
+    /// What is missing from a partial message (e.g. a range never fetched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
     pub headers: Headers,
     pub attachments: Vec<Attachment>,
     pub frame: u64,
+    /// With `--merge`, the capture file of `frame` when it is not the session's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
     pub time: Ts,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,
-    /// The message bytes (as defined by CONTRACT.md), for `extract`; not serialised.
+    /// The message bytes (as docs/JSON.md defines them), for `extract`; not serialised.
     /// None when the message was larger than the in-memory bound.
     #[serde(skip)]
     pub data: Option<Arc<Vec<u8>>>,

@@ -1,4 +1,4 @@
-//! Message bytes as CONTRACT.md defines them, built incrementally: dot-unstuffing for
+//! Message bytes as docs/JSON.md defines them, built incrementally: dot-unstuffing for
 //! DATA and RETR bodies, raw chunks for BDAT, streaming SHA-256, streaming MIME decoding
 //! ([`MimeStream`]) and, only when the caller keeps message bytes, a bounded in-memory copy
 //! for extraction.
@@ -172,6 +172,11 @@ impl MessageBuilder {
             rcpt_to: None,
             pop3_number: None,
             uidl: None,
+            imap_mailbox: None,
+            imap_uid: None,
+            imap_seq: None,
+            imap_section: None,
+            missing: None,
             headers: if info.unparsable {
                 Headers::default()
             } else {
@@ -179,6 +184,7 @@ impl MessageBuilder {
             },
             attachments: info.attachments,
             frame: self.meta.frame,
+            capture: None,
             time: self.meta.ts,
             truncated,
             data: self.data.map(Arc::new),

@@ -2,6 +2,7 @@
 //! events by the reassembler. They know nothing of pcap, threads or output formats.
 
 pub mod dialogue;
+pub mod imap;
 pub mod lines;
 pub mod message;
 pub mod mime;
@@ -106,13 +107,22 @@ impl SessionOutput {
         }
         for a in &self.anomalies {
             match protocol {
-                Protocol::Smtp => {
+                // IMAP anomalies use the SMTP form: "imap-<name> (<count>)" or a sentence.
+                Protocol::Smtp | Protocol::Imap => {
                     let (name, n) = match a.rsplit_once(" (") {
                         Some((name, n)) => (name, n.trim_end_matches(')').parse().unwrap_or(1)),
                         None => (a.as_str(), 1),
                     };
-                    let name = name.strip_prefix("smtp-").unwrap_or(name);
-                    add(format!("smtp.{}", snake(name)), n);
+                    let prefix = format!("{p}-");
+                    let Some(name) = name.strip_prefix(prefix.as_str()) else {
+                        if protocol == Protocol::Imap {
+                            add("imap.anomalies".into(), 1);
+                        } else {
+                            add(format!("smtp.{}", snake(name)), n);
+                        }
+                        continue;
+                    };
+                    add(format!("{p}.{}", snake(name)), n);
                 }
                 Protocol::Pop3 => add("pop3.anomalies".into(), 1),
             }
@@ -149,6 +159,16 @@ pub trait Dissector: StreamConsumer {
     fn recognised(&self) -> bool;
     /// The session as far as it was seen. Called once, after `end`.
     fn finish(&mut self) -> SessionOutput;
+}
+
+/// The bytes start like a TLS record: content type 20-23 (change_cipher_spec, alert,
+/// handshake, application_data) then major version 3. Bytes not yet seen are given the
+/// benefit of the doubt. Used after STARTTLS/STLS was accepted and on ports where TLS is
+/// expected: only a TLS record makes the rest of a connection opaque.
+pub fn is_tls_record_start(b: &[u8]) -> bool {
+    matches!(b.first(), Some(0x14..=0x17))
+        && b.get(1).is_none_or(|&v| v == 3)
+        && b.get(2).is_none_or(|&v| v <= 4)
 }
 
 /// Answer of a cheap content check (`smtp::looks_like_smtp`, ...) on the first bytes of

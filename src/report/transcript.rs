@@ -44,8 +44,11 @@ impl SaslTracker {
         match from {
             Side::Client => {
                 let mut words = line.split_ascii_whitespace();
-                let verb = words.next().unwrap_or("");
-                if verb.eq_ignore_ascii_case("AUTH") {
+                let mut verb = words.next().unwrap_or("");
+                if protocol == Protocol::Imap && !self.active {
+                    verb = words.next().unwrap_or(""); // after the tag
+                }
+                if verb.eq_ignore_ascii_case("AUTH") || verb.eq_ignore_ascii_case("AUTHENTICATE") {
                     let mech = words.next();
                     self.active = mech.is_some();
                     // An initial response ("=" is the empty one).
@@ -65,7 +68,9 @@ impl SaslTracker {
                     Protocol::Smtp => line
                         .strip_prefix("334")
                         .filter(|r| r.is_empty() || r.starts_with(' ')),
-                    Protocol::Pop3 => line.strip_prefix('+').filter(|r| !r.starts_with("OK")),
+                    Protocol::Pop3 | Protocol::Imap => {
+                        line.strip_prefix('+').filter(|r| !r.starts_with("OK"))
+                    }
                 };
                 match cont {
                     Some(rest) => {
@@ -134,6 +139,19 @@ fn direction(from: Side) -> &'static str {
         Side::Client => "client → server",
         Side::Server => "server → client",
     }
+}
+
+/// `4213` → `4,213`.
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -316,6 +334,15 @@ pub fn render_text(report: &Report, sessions: &[&Session], opts: &TranscriptOpti
                         direction(e.from)
                     );
                 }
+                DialogueEvent::Literal { bytes, text, .. } => match text {
+                    Some(t) if opts.full => {
+                        let _ =
+                            writeln!(out, "{lead} [literal: {}] {}", thousands(*bytes), escape(t));
+                    }
+                    _ => {
+                        let _ = writeln!(out, "{lead} [literal: {} bytes]", thousands(*bytes));
+                    }
+                },
             }
         }
         if s.dialogue.is_empty() {
@@ -364,6 +391,18 @@ pub fn write_json<W: Write>(
     report: &Report,
     sessions: &[&Session],
     opts: &TranscriptOptions,
+) -> io::Result<()> {
+    write_json_inner(out, report, sessions, opts, false)
+}
+
+/// The document, or (`per_session`) only the sessions as array elements, each preceded by
+/// a newline and indented for the `sessions` member (comma-separated).
+fn write_json_inner<W: Write>(
+    out: &mut W,
+    report: &Report,
+    sessions: &[&Session],
+    opts: &TranscriptOptions,
+    per_session: bool,
 ) -> io::Result<()> {
     let messages = messages_by_id(report);
     let doc = Document {
@@ -417,6 +456,17 @@ pub fn write_json<W: Write>(
             })
             .collect(),
     };
+    if per_session {
+        for (i, one) in doc.sessions.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            let text = serde_json::to_string_pretty(one)?;
+            out.write_all(b"\n    ")?;
+            out.write_all(text.replace('\n', "\n    ").as_bytes())?;
+        }
+        return Ok(());
+    }
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     out.write_all(b"\n")
 }
@@ -450,5 +500,132 @@ mod tests {
         assert_eq!(t.payload(p, Side::Server, "+OK logged in"), None);
         assert_eq!(t.payload(p, Side::Client, "STAT"), None);
         assert_eq!(decode_payload("AGEAYg==").unwrap(), "\"\\x00a\\x00b\"");
+    }
+}
+
+/// The output of a [`TranscriptSink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscriptFormat {
+    Text,
+    Json,
+}
+
+/// Transcripts as a sink: each selected session's dialogue is written when the session
+/// ends (text: flushed at once; JSON: one document whose `sessions` array grows).
+pub struct TranscriptSink<W: Write> {
+    out: W,
+    format: TranscriptFormat,
+    opts: TranscriptOptions,
+    /// Only these ids (all when empty).
+    ids: Vec<String>,
+    seen: Vec<bool>,
+    written: u64,
+    /// Every session id seen, for the message about unknown ids (bounded).
+    known: Vec<String>,
+}
+
+/// Session ids remembered to tell the user which exist.
+const MAX_KNOWN: usize = 50;
+
+impl<W: Write> TranscriptSink<W> {
+    pub fn new(
+        out: W,
+        format: TranscriptFormat,
+        opts: TranscriptOptions,
+        ids: Vec<String>,
+    ) -> Self {
+        let seen = vec![false; ids.len()];
+        TranscriptSink {
+            out,
+            format,
+            opts,
+            ids,
+            seen,
+            written: 0,
+            known: Vec::new(),
+        }
+    }
+
+    /// Ends the output; returns the ids asked for that no session had, and some ids that
+    /// exist (at most 50).
+    pub fn finish(mut self) -> io::Result<(Vec<String>, Vec<String>)> {
+        if self.format == TranscriptFormat::Json {
+            if self.written == 0 {
+                self.write_json_head()?;
+                self.out.write_all(b"[]")?;
+            } else {
+                self.out.write_all(b"\n  ]")?;
+            }
+            self.out.write_all(b"\n}\n")?;
+        }
+        self.out.flush()?;
+        let unknown = self
+            .ids
+            .iter()
+            .zip(&self.seen)
+            .filter(|(_, s)| !**s)
+            .map(|(id, _)| id.clone())
+            .collect();
+        Ok((unknown, self.known))
+    }
+
+    fn write_json_head(&mut self) -> io::Result<()> {
+        #[derive(Serialize)]
+        struct Head {
+            schema: &'static str,
+            tool: Tool,
+        }
+        let head = serde_json::to_string_pretty(&Head {
+            schema: TRANSCRIPT_SCHEMA,
+            tool: Tool::default(),
+        })?;
+        self.out.write_all(&head.as_bytes()[..head.len() - 2])?;
+        self.out.write_all(b",\n  \"sessions\": ")
+    }
+}
+
+impl<W: Write> crate::sink::Sink for TranscriptSink<W> {
+    fn session(&mut self, r: crate::sink::SessionRecord) -> io::Result<()> {
+        if self.known.len() < MAX_KNOWN {
+            self.known.push(r.session.id.clone());
+        }
+        if !self.ids.is_empty() {
+            match self.ids.iter().position(|id| *id == r.session.id) {
+                Some(i) => self.seen[i] = true,
+                None => return Ok(()),
+            }
+        }
+        let report = Report {
+            schema: crate::model::SCHEMA,
+            tool: Tool::default(),
+            captures: Vec::new(),
+            sessions: vec![r.session],
+            credentials: Vec::new(),
+            messages: r.messages,
+        };
+        let sessions: Vec<&Session> = report.sessions.iter().collect();
+        match self.format {
+            TranscriptFormat::Text => {
+                if self.written > 0 {
+                    self.out.write_all(b"\n")?;
+                }
+                self.out
+                    .write_all(render_text(&report, &sessions, &self.opts).as_bytes())?;
+            }
+            TranscriptFormat::Json => {
+                if self.written == 0 {
+                    self.write_json_head()?;
+                    self.out.write_all(b"[")?;
+                } else {
+                    self.out.write_all(b",")?;
+                }
+                write_json_inner(&mut self.out, &report, &sessions, &self.opts, true)?;
+            }
+        }
+        self.written += 1;
+        self.out.flush()
+    }
+    fn capture(&mut self, _info: &crate::model::CaptureInfo) -> io::Result<()> {
+        Ok(())
     }
 }
