@@ -44,7 +44,7 @@ impl Display {
     pub(crate) fn table_options(&self) -> TableOptions {
         let tty = std::io::stdout().is_terminal();
         let env = |k: &str| std::env::var(k).ok();
-        self.resolve(tty, || terminal_width(), env)
+        self.resolve(tty, terminal_width, env)
     }
 
     /// `table_options` with the terminal and the environment given, so it can be tested.

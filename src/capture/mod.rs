@@ -36,7 +36,7 @@ impl LinkType {
     pub const IPV6: LinkType = LinkType(229);
     pub const LINUX_SLL2: LinkType = LinkType(276);
 
-    /// The libpcap name ("EN10MB", "LINUX_SLL", ...), or "LINKTYPE_<n>" when unknown.
+    /// The libpcap name ("EN10MB", "LINUX_SLL", ...), or `"LINKTYPE_<n>"` when unknown.
     pub fn name(self) -> String {
         match self.0 {
             0 => "NULL".into(),
