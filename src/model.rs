@@ -35,7 +35,7 @@ impl Ts {
             Ok(d) => d,
             Err(_) => return format!("@{}.{:09}", secs, nanos),
         };
-        let frac = if nanos % 1000 == 0 {
+        let frac = if nanos.is_multiple_of(1000) {
             format!("{:06}", nanos / 1000)
         } else {
             format!("{:09}", nanos)

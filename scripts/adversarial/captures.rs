@@ -323,7 +323,7 @@ pub fn pcapng_lying_block(lie: u32) -> Vec<u8> {
     epb[12..16].copy_from_slice(&(f.len() as u32).to_le_bytes());
     epb[16..20].copy_from_slice(&(f.len() as u32).to_le_bytes());
     epb.extend_from_slice(&f);
-    while epb.len() % 4 != 0 {
+    while !epb.len().is_multiple_of(4) {
         epb.push(0);
     }
     block(&mut v, 6, &epb);

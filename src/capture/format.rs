@@ -381,7 +381,7 @@ impl NgState {
                 };
             }
             let len = u32_at(h, 4, be) as usize;
-            if len < 12 || len % 4 != 0 || len > MAX_BLOCK_LEN {
+            if len < 12 || !len.is_multiple_of(4) || len > MAX_BLOCK_LEN {
                 return damage(
                     src,
                     s,

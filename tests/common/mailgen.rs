@@ -477,7 +477,7 @@ pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> io::Result<GenStats> {
                     (110, pop3(&mut rng, n, cfg.max_attachment))
                 } else {
                     w.stats.smtp_sessions += 1;
-                    let port = if n % 5 == 0 { 587 } else { 25 };
+                    let port = if n.is_multiple_of(5) { 587 } else { 25 };
                     (port, smtp(&mut rng, n, cfg.max_attachment))
                 }
             } else {
@@ -498,7 +498,7 @@ pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> io::Result<GenStats> {
             conns.push(Conn {
                 client: ([10, (m >> 8) as u8, m as u8, (n % 250) as u8 + 1], 1024 + c),
                 server: ([192, 0, 2, (port % 250) as u8 + 1], port),
-                v6: cfg.ipv6_every > 0 && n % cfg.ipv6_every == 0,
+                v6: cfg.ipv6_every > 0 && n.is_multiple_of(cfg.ipv6_every),
                 writes,
                 next: 0,
                 off: 0,

@@ -1174,7 +1174,7 @@ fn no_panic_on_arbitrary_chunkings_and_gaps() {
             } else {
                 Side::Server
             };
-            if (seed >> 40) % 17 == 0 {
+            if (seed >> 40).is_multiple_of(17) {
                 d.gap(side, n as u64, meta(frame));
             } else {
                 d.data(side, &script[pos..end], meta(frame));
