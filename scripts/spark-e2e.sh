@@ -62,7 +62,9 @@ if [ -z "$pcapmail" ]; then
 fi
 pcapmail=$(realpath "$pcapmail")
 
-mapfile -t files < <(find "$capdir" -type f ! -name '.*' ! -name '*.json' ! -name '*.md' | sort)
+# every file, as the job lists the directory (names starting with . or _ skipped): files
+# that are not captures must come out as capture records with an error
+mapfile -t files < <(find "$capdir" -type f ! -name '.*' ! -name '_*' | sort)
 [ ${#files[@]} -gt 0 ] || { log "no files under $capdir"; exit 2; }
 
 export SPARK_HOME

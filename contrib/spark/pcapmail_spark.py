@@ -29,7 +29,9 @@ Ids (`id`, `session`, a transaction's `message`) are unique within one group's r
 (group, session) = (group, id).
 
 Rotated sets ("group rule"): files whose names differ only by a rotation suffix are one group
-and one task. Built-in rules, applied to the file name after a `.gz` suffix is removed:
+and one task. Built-in rules, applied to the file name without a `.gz` suffix (compressed
+and uncompressed files are never in one group: `a.pcap` and `a.pcap.gz` are most often two
+copies of one capture):
   - tcpdump -C / -W:   NAME.pcap, NAME.pcap1, NAME.pcap2 ... (also NAME.pcap00 ...)
   - dumpcap -b / editcap -c / -i:  PREFIX_00001_20260101120000.pcapng (5+ digit index,
     14-digit time stamp)
@@ -105,11 +107,12 @@ def group_key(path, group_regex=None, no_group=False):
             return m.group("key")
         return m.group(1) if group_regex.groups else m.group(0)
     d, _, name = path.rpartition("/")
-    base = name[:-3] if name.endswith(".gz") else name
+    gz = ".gz" if name.endswith(".gz") else ""
+    base = name[: len(name) - len(gz)]
     for rule in ROTATION_RULES:
         m = rule.match(base)
         if m:
-            key = m.group("key") + (m.groupdict().get("ext") or "")
+            key = m.group("key") + (m.groupdict().get("ext") or "") + gz
             return (d + "/" if d else "") + key
     return path
 

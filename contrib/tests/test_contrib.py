@@ -124,6 +124,7 @@ def test_spark_schema_types_match_sample_values(sample_records):
      [["hdfs://nn/x/ring_00001_20260101120000.pcapng", "hdfs://nn/x/ring_00002_20260101121000.pcapng"],
       ["hdfs://nn/y/ring_00001_20260101120000.pcapng"]]),
     (["/c/a.pcap.gz", "/c/a.pcap1.gz"], [["/c/a.pcap.gz", "/c/a.pcap1.gz"]]),
+    (["/c/a.pcap", "/c/a.pcap.gz", "/c/a.pcap1"], [["/c/a.pcap", "/c/a.pcap1"], ["/c/a.pcap.gz"]]),
     (["/c/one.pcapng", "/c/two.pcapng"], [["/c/one.pcapng"], ["/c/two.pcapng"]]),
     (["/c/notes.txt"], [["/c/notes.txt"]]),
 ])
