@@ -50,6 +50,11 @@ if ! java_ok; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openjdk-17-jre-headless >/dev/null
 fi
 java_ok || { log "no Java 17+ after installing"; exit 1; }
+if [ ! -x /usr/bin/time ]; then
+  # the job measures each pcapmail process's peak RSS with GNU time
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends time >/dev/null ||
+    log "no /usr/bin/time: peak RSS per task will include the Python worker's"
+fi
 if ! "$venv/bin/python" -c "import pyspark, pyarrow, sys; sys.exit(pyspark.__version__ != '$pyspark_version' or pyarrow.__version__ != '$pyarrow_version')" 2>/dev/null; then
   log "installing pyspark==$pyspark_version pyarrow==$pyarrow_version into $venv"
   python3 -m venv "$venv"

@@ -23,7 +23,8 @@ Output (OUT):
       from schema/pcapmail-1.schema.json by gen_spark_schema.py) plus timestamp columns
       (sessions start_ts/end_ts, credentials and messages time_ts, captures first_ts/last_ts)
   OUT/parquet/tasks: one row per group: files, bytes, seconds, CPU, peak RSS of the pcapmail
-      process (from wait4), exit status, record count, executor host.
+      process (GNU /usr/bin/time when the worker has it, else wait4), exit status, record
+      count, executor host.
 Ids (`id`, `session`, a transaction's `message`) are unique within one group's run; with
 `group` they are unique in the whole output. Join credentials and messages to sessions on
 (group, session) = (group, id).
@@ -62,6 +63,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -76,7 +78,7 @@ TS_COLUMNS = {"session": ("start", "end"), "credential": ("time",), "message": (
 TASK_SCHEMA_DDL = (
     "group string, files array<string>, bytes long, command string, exit_status long, seconds double, "
     "user_seconds double, system_seconds double, max_rss_kb long, records long, merged boolean, "
-    "failed_files long, unknown_fields array<string>, host string, pid long, error string"
+    "failed_files long, unknown_fields array<string>, host string, pid long, error string, rss_from string"
 )
 
 # --------------------------------------------------------------------------------------
@@ -279,8 +281,15 @@ def run_group(group, opts, specs):
         stderr_tail = ""
         if local:
             errf = open(os.path.join(workdir, "stderr"), "w+b")
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=errf, bufsize=1 << 16)
+            # Peak RSS: a child forked from this Python worker inherits the worker's RSS
+            # high-water mark across exec (Linux keeps it in the process's rusage), so wait4
+            # alone would report the worker's ~50 MB; GNU time forks pcapmail from a small
+            # process and reports pcapmail's own (within ~2 MB).
+            timef = os.path.join(workdir, "rusage")
+            run = (["/usr/bin/time", "-f", "%M %U %S", "-o", timef] if os.access("/usr/bin/time", os.X_OK) else []) + cmd
+            proc = subprocess.Popen(run, stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=errf, bufsize=1 << 16,
+                                    start_new_session=True)
             if stdin_data is not None:
                 proc.stdin.write(stdin_data)
                 proc.stdin.close()
@@ -288,7 +297,10 @@ def run_group(group, opts, specs):
             if opts["timeout"]:
                 def on_timeout():
                     task["error"] = f"timed out after {opts['timeout']} s"
-                    proc.kill()
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)  # time and pcapmail
+                    except OSError:
+                        pass
                 timer = threading.Timer(opts["timeout"], on_timeout)
                 timer.daemon = True
                 timer.start()
@@ -315,11 +327,20 @@ def run_group(group, opts, specs):
                 if timer is not None:
                     timer.cancel()
                 proc.stdout.close()
-                # wait4 gives this child's own rusage (peak RSS), not the worker's cumulative one
+                # wait4: this child's own rusage, not the worker's cumulative RUSAGE_CHILDREN
                 _, wstatus, ru = os.wait4(proc.pid, 0)
                 proc.returncode = status = os.waitstatus_to_exitcode(wstatus)
                 task.update(exit_status=status, user_seconds=ru.ru_utime, system_seconds=ru.ru_stime,
-                            max_rss_kb=ru.ru_maxrss)
+                            max_rss_kb=None, rss_from="wait4 (includes the Python worker's RSS)")
+                if run[0] == "/usr/bin/time":
+                    try:
+                        last = open(timef).read().strip().splitlines()[-1].split()
+                        task.update(max_rss_kb=int(last[0]), user_seconds=float(last[1]),
+                                    system_seconds=float(last[2]), rss_from="/usr/bin/time")
+                    except (OSError, IndexError, ValueError):
+                        pass
+                if task["max_rss_kb"] is None:
+                    task["max_rss_kb"] = ru.ru_maxrss
                 errf.seek(0, os.SEEK_END)
                 errf.seek(max(0, errf.tell() - 4000))
                 stderr_tail = errf.read().decode("utf-8", "replace").strip()
