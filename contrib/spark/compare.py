@@ -86,9 +86,12 @@ def canonical(records_by_scope):
                 # POP3 uidl [[number, "uid"]]: a mixed tuple is array<string> in Spark
                 if "uidl" in r:
                     r["uidl"] = [[str(x) for x in e] for e in r["uidl"]]
-                for tr in r.get("transactions") or []:
+                trs = [dict(tr) for tr in r.get("transactions") or []]
+                for tr in trs:
                     if tr.get("message") is not None:
                         tr["message"] = messages.get(tr["message"], ["missing", tr["message"]])
+                if "transactions" in r:
+                    r["transactions"] = trs
             elif t == "credential":
                 r["session"] = sessions.get(r.get("session"), ["missing", r.get("session")])
             elif t == "message":

@@ -313,3 +313,30 @@ def test_index_template_maps_the_ecs_fields_vector_writes():
     text = json.dumps(t)
     for only_es in ("flattened", "wildcard", "match_only_text", "constant_keyword"):
         assert f'"{only_es}"' not in text
+
+
+# ---- the e2e comparison ---------------------------------------------------------------------
+
+
+def test_compare_ignores_ids_but_not_what_they_point_at():
+    import compare
+
+    def run(sid, mid, sha, user):
+        ep = {"ip": "10.0.0.1", "port": 1}
+        return [
+            {"type": "session", "id": sid, "protocol": "smtp", "client": ep, "server": ep, "start": "t",
+             "capture": "/c/a.pcap", "transactions": [{"message": mid}]},
+            {"type": "credential", "session": sid, "username": user},
+            {"type": "message", "id": mid, "session": sid, "sha256": sha},
+        ]
+
+    a = compare.canonical({"all": run("s1", "s1-m1", "aa", "u")})
+    assert a == compare.canonical({"g": run("c7.s3", "c7.s3-m2", "aa", "u")} | {"other": []})
+    assert a != compare.canonical({"g": run("s1", "s1-m1", "bb", "u")})
+    assert a != compare.canonical({"g": run("s1", "s1-m1", "aa", "v")})
+    # a credential moved to another session is a difference
+    two = run("s1", "s1-m1", "aa", "u")
+    other = dict(two[0], id="s2", start="t2", transactions=[])
+    moved = two + [other]
+    moved[1] = dict(moved[1], session="s2")
+    assert compare.canonical({"g": moved})["credential"] != compare.canonical({"g": two + [other]})["credential"]
