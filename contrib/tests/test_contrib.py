@@ -340,3 +340,33 @@ def test_compare_ignores_ids_but_not_what_they_point_at():
     moved = two + [other]
     moved[1] = dict(moved[1], session="s2")
     assert compare.canonical({"g": moved})["credential"] != compare.canonical({"g": two + [other]})["credential"]
+
+
+def test_run_group_uses_files_from_and_merge_when_the_binary_has_them(tmp_path):
+    fake = tmp_path / "pcapmail"
+    fake.write_text(f"""#!{sys.executable}
+import json, sys
+if "--help" in sys.argv:
+    print("  --files-from <FILE>  ...\\n  --merge  ...")
+    sys.exit(0)
+assert sys.argv[sys.argv.index("--files-from") + 1] == "-"
+paths = [l.strip() for l in sys.stdin if l.strip()]
+for p in paths:
+    print(json.dumps({{"type": "capture", "path": p, "format": "pcap", "link_types": [], "packets": 0,
+                       "bytes": 0, "first": None, "last": None, "warnings": [], "counters": {{}}}}))
+print(json.dumps({{"type": "session", "id": "c1.s1", "capture": paths[0], "community_id": "1:abc",
+                   "argv": sys.argv[1:]}}))
+""")
+    fake.chmod(0o755)
+    pcapmail_spark._FEATURES.clear()
+    opts = {"pcapmail": str(fake), "threads": 1, "merge": True, "files_from": True, "fetch": "auto",
+            "local_dir": str(tmp_path), "timeout": 0, "extra": []}
+    out = [(t, json.loads(j)) for t, j in pcapmail_spark.run_group(("g", ["/c/r.pcap", "/c/r.pcap1"], 2), opts, {})]
+    session = [r for t, r in out if t == "session"][0]
+    assert "--merge" in session["argv"] and "/c/r.pcap" not in session["argv"]
+    assert {r["path"] for t, r in out if t == "capture"} == {"/c/r.pcap", "/c/r.pcap1"}
+    task = [r for t, r in out if t == "task"][0]
+    assert task["merged"] and task["failed_files"] == 0
+    # a single file is not merged
+    out = [(t, json.loads(j)) for t, j in pcapmail_spark.run_group(("g", ["/c/one.pcap"], 1), opts, {})]
+    assert "--merge" not in [r for t, r in out if t == "session"][0]["argv"]
