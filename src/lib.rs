@@ -7,10 +7,12 @@
 
 pub mod analysis;
 pub mod capture;
+pub mod community;
 pub mod decode;
 pub mod flow;
 pub mod model;
 pub mod proto;
 pub mod redact;
 pub mod report;
+pub mod sink;
 pub mod text;

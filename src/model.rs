@@ -60,7 +60,7 @@ impl Serialize for Ts {
 }
 
 /// Application protocol of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Smtp,
@@ -155,6 +155,9 @@ pub struct Command {
     /// The rest of the line as sent (secrets included: they are in the credentials too).
     pub arg: String,
     pub frame: u64,
+    /// With `--merge`, the capture file of `frame` when it is not the session's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
     pub time: Ts,
     /// Null when no reply was seen.
     pub reply: Option<Reply>,
@@ -269,6 +272,8 @@ pub enum DialogueEvent {
 pub struct Session {
     pub id: String,
     pub protocol: Protocol,
+    /// Community ID v1 (seed 0) of the connection: joins with Zeek, Suricata, Arkime.
+    pub community_id: String,
     pub client: Endpoint,
     pub server: Endpoint,
     pub start: Ts,
@@ -327,6 +332,9 @@ pub struct Credential {
     pub reply: Option<String>,
     pub time: Ts,
     pub frame: u64,
+    /// With `--merge`, the capture file of `frame` when it is not the session's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
     /// The session was encrypted when this was sent (never for what we can read).
     pub encrypted: bool,
     /// Payloads that were not valid base64 or not of the mechanism's shape, kept raw.
@@ -386,6 +394,9 @@ pub struct Message {
     pub headers: Headers,
     pub attachments: Vec<Attachment>,
     pub frame: u64,
+    /// With `--merge`, the capture file of `frame` when it is not the session's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
     pub time: Ts,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,

@@ -3,17 +3,16 @@
 //! This is the only module that knows every layer; each layer below knows only the one
 //! beneath it.
 
-use crate::capture::{CaptureError, CaptureReader};
-use crate::decode::{DecodeLimits, Decoded, Decoder};
-use crate::flow::{ConnInfo, ConnStats, Decision, FlowConfig, FlowTable, Handler};
+use crate::capture::CaptureError;
+use crate::decode::DecodeLimits;
+use crate::flow::{ConnInfo, ConnStats, Decision, FlowConfig, Handler};
 use crate::model::{
-    CaptureInfo, Counters, Credential, Message, Protocol, ProtocolDetail, Report, Session, Side,
-    Tls, Tool, Ts,
+    CaptureInfo, Credential, Message, Protocol, ProtocolDetail, Report, Session, Side, Ts,
 };
 use crate::proto::pop3::{self, Pop3Config, Pop3Dissector};
 use crate::proto::smtp::{self, SmtpConfig, SmtpDissector};
 use crate::proto::{ChunkMeta, Dissector, EndReason, Recognition, SessionOutput, StreamConsumer};
-use std::collections::BTreeSet;
+use crate::sink::Collect;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -309,7 +308,12 @@ fn follow(
     }
 }
 
-/// The result of reading one capture file.
+mod run;
+mod split;
+
+pub use run::{run, Failure, RunOutcome};
+
+/// The result of reading one capture file (see [`analyze_file`]).
 pub struct CaptureResult {
     pub capture: CaptureInfo,
     pub sessions: Vec<Session>,
@@ -317,344 +321,83 @@ pub struct CaptureResult {
     pub messages: Vec<Message>,
 }
 
-/// Reads one capture file and dissects its mail traffic. Session ids are numbered from
-/// `first_id` (so several files make one document with unique ids).
-///
-/// With `cfg.threads > 1` the file's connections are split across that many worker
-/// threads by a symmetric hash of the 4-tuple; the calling thread reads, decodes and
-/// defragments, and hands each worker batches of the TCP segments of its connections.
-/// Every worker's flow table runs on the clock of the whole capture, so sessions, ids and
-/// counters are those of a single-threaded run, with two exceptions that only matter when
-/// a limit is hit: `max_connections` and `max_buffer_total` are divided among the workers
-/// (memory stays bounded by the same totals), and the `flow.peak_*` counters are the sums
-/// of the workers' peaks.
+/// How often (in packets) a progress callback is told the bytes read so far.
+pub const PROGRESS_EVERY: u64 = 1024;
+
+/// Reads one capture file and collects its records: a convenience over [`run`] for tests
+/// and small inputs (memory grows with the capture). Session ids are numbered from
+/// `first_id`.
 pub fn analyze_file(
     path: &Path,
     cfg: &Config,
     first_id: usize,
 ) -> Result<CaptureResult, CaptureError> {
-    analyze_file_with_progress(path, cfg, first_id, &|_| {})
+    let mut c = Collect::default();
+    let outcome = run(&[path], cfg, false, &mut c, &|_, _| {}).map_err(|e| CaptureError::Io {
+        path: path.display().to_string(),
+        source: e,
+    })?;
+    if let Some(f) = outcome.failures.into_iter().next() {
+        return Err(f.error);
+    }
+    let mut r = c.report;
+    if first_id != 1 {
+        renumber(&mut r, first_id);
+    }
+    Ok(CaptureResult {
+        capture: r.captures.pop().expect("one capture read"),
+        sessions: r.sessions,
+        credentials: r.credentials,
+        messages: r.messages,
+    })
 }
 
-/// How often (in packets) a progress callback is told the bytes read so far.
-pub const PROGRESS_EVERY: u64 = 1024;
-
-/// `analyze_file`, telling `progress` the bytes of the (decompressed) file read so far,
-/// every `PROGRESS_EVERY` packets and once at the end.
-pub fn analyze_file_with_progress(
-    path: &Path,
-    cfg: &Config,
-    first_id: usize,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<CaptureResult, CaptureError> {
-    let raw = read_file(path, cfg, cfg.threads, progress)?;
-    Ok(build_result(raw, first_id))
-}
-
-/// One file read, its sessions not yet numbered.
-struct RawResult {
-    capture: CaptureInfo,
-    finished: Vec<Finished>,
-}
-
-fn read_file(
-    path: &Path,
-    cfg: &Config,
-    threads: usize,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<RawResult, CaptureError> {
-    let mut reader = CaptureReader::open(path)?;
-    let display = path.display().to_string();
-    let mut decoder = Decoder::new(cfg.decode);
-    let mut unsupported = BTreeSet::new();
-    let mut interrupted_at = None;
-    let (finished, not_mail, flow_counters) = if threads > 1 {
-        split::run(
-            &mut reader,
-            &mut decoder,
-            &mut unsupported,
-            cfg,
-            threads,
-            progress,
-            &mut interrupted_at,
-        )
-    } else {
-        let handler = MailHandler {
-            cfg,
-            finished: Vec::new(),
-            not_mail: 0,
-            ignored: None,
-        };
-        let mut table = FlowTable::new(cfg.flow.clone(), handler);
-        while let Some(pkt) = reader.next_packet() {
-            if pkt.frame % INTERRUPT_CHECK_EVERY == 0 && cfg.interrupted() {
-                interrupted_at = Some(pkt.frame);
-                break;
-            }
-            let meta = ChunkMeta {
-                frame: pkt.frame,
-                ts: pkt.ts,
-            };
-            match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
-                Decoded::Tcp(seg) => table.packet(&seg, meta),
-                Decoded::UnsupportedLink(lt) => {
-                    unsupported.insert(lt);
-                }
-                _ => {}
-            }
-            if reader.summary().packets % PROGRESS_EVERY == 0 {
-                progress(reader.summary().file_bytes);
+/// Shifts session ids `sN` to `s(N + first - 1)` (with their credentials and messages).
+fn renumber(r: &mut Report, first: usize) {
+    let shift = |id: &str| -> String {
+        let (s, rest) = id.split_once('-').map_or((id, ""), |(a, b)| (a, b));
+        let n: usize = s.trim_start_matches('s').parse().unwrap_or(0);
+        let base = format!("s{}", n + first - 1);
+        if rest.is_empty() {
+            base
+        } else {
+            format!("{base}-{rest}")
+        }
+    };
+    for s in &mut r.sessions {
+        s.id = shift(&s.id);
+        if let ProtocolDetail::Smtp(d) = &mut s.detail {
+            for t in &mut d.transactions {
+                t.message = t.message.as_deref().map(shift);
             }
         }
-        let (handler, flow_stats) = table.finish();
-        (handler.finished, handler.not_mail, flow_stats.counters())
-    };
-    progress(reader.summary().file_bytes);
-    let summary = reader.summary();
-    let mut counters = Counters::new();
-    for (k, v) in decoder.counters().pairs() {
-        if v != 0 {
-            counters.insert(format!("decode.{k}"), v);
-        }
     }
-    for (k, v) in flow_counters {
-        if v != 0 {
-            counters.insert(format!("flow.{k}"), v);
-        }
+    for c in &mut r.credentials {
+        c.session = shift(&c.session);
     }
-    if not_mail != 0 {
-        counters.insert("sessions.not_mail".into(), not_mail);
+    for m in &mut r.messages {
+        m.id = shift(&m.id);
+        m.session = shift(&m.session);
     }
-    for (k, v) in summary.counters() {
-        if v != 0 {
-            counters.insert(format!("capture.{k}"), v);
-        }
-    }
-    let mut warnings = summary.warnings.clone();
-    if let Some(frame) = interrupted_at {
-        warnings.push(crate::model::Warning {
-            offset: None,
-            frame: Some(frame),
-            message: "interrupted: the report covers the packets read before this frame".into(),
-        });
-    }
-    // One warning per link type, up to a few: a crafted pcapng can declare thousands.
-    const LISTED: usize = 8;
-    for lt in unsupported.iter().take(LISTED) {
-        warnings.push(crate::model::Warning {
-            offset: None,
-            frame: None,
-            message: format!(
-                "unsupported link type {} ({}): its packets were skipped",
-                lt.name(),
-                lt.0
-            ),
-        });
-    }
-    if unsupported.len() > LISTED {
-        warnings.push(crate::model::Warning {
-            offset: None,
-            frame: None,
-            message: format!(
-                "{} more unsupported link types: their packets were skipped",
-                unsupported.len() - LISTED
-            ),
-        });
-    }
-    let capture = CaptureInfo {
-        path: display,
-        format: summary.format.name().to_string(),
-        gzip: summary.gzip,
-        link_types: summary.link_types.iter().map(|l| l.name()).collect(),
-        packets: summary.packets,
-        bytes: summary.bytes,
-        first: summary.first,
-        last: summary.last,
-        warnings,
-        counters,
-    };
-    Ok(RawResult { capture, finished })
 }
 
-/// Numbers the sessions of one file in capture order (first frame) from `first_id`.
-fn build_result(raw: RawResult, first_id: usize) -> CaptureResult {
-    let RawResult {
-        capture,
-        mut finished,
-    } = raw;
-    finished.sort_by_key(|f| (f.info.first_frame, f.info.client.port));
-    let display = capture.path.clone();
-    let mut result = CaptureResult {
-        capture,
-        sessions: Vec::new(),
-        credentials: Vec::new(),
-        messages: Vec::new(),
-    };
-    for (i, f) in finished.into_iter().enumerate() {
-        build_session(&mut result, f, format!("s{}", first_id + i), &display);
-    }
-    result
-}
-
-mod split;
-
-fn build_session(out: &mut CaptureResult, f: Finished, id: String, capture: &str) {
-    let Finished {
-        info,
-        stats,
-        protocol,
-        output,
-    } = f;
-    output.add_counters(protocol, &mut out.capture.counters);
-    let mut anomalies = output.anomalies;
-    let conflicts = stats.client.overlap_conflicts + stats.server.overlap_conflicts;
-    if conflicts > 0 {
-        // First arrival wins in reassembly; the differing copies are worth knowing about.
-        anomalies.push(format!("tcp-overlap-conflict ({conflicts})"));
-    }
-    let mut detail = output.detail;
-    // Message ids: the dissectors refer to messages by their index.
-    let msg_ids: Vec<String> = (0..output.messages.len())
-        .map(|i| format!("{id}-m{}", i + 1))
-        .collect();
-    if let ProtocolDetail::Smtp(smtp) = &mut detail {
-        for t in &mut smtp.transactions {
-            t.message = t
-                .message
-                .as_deref()
-                .and_then(|i| i.parse::<usize>().ok())
-                .and_then(|i| msg_ids.get(i).cloned());
-        }
-    }
-    let mut dialogue = output.dialogue;
-    for e in &mut dialogue {
-        if let crate::model::DialogueEvent::Body { message, .. } = &mut e.event {
-            *message = message
-                .as_deref()
-                .and_then(|i| i.parse::<usize>().ok())
-                .and_then(|i| msg_ids.get(i).cloned());
-        }
-    }
-    let start = info.first_ts;
-    let end = stats.last_ts.max(start);
-    let session = Session {
-        id: id.clone(),
-        protocol,
-        client: info.client,
-        server: info.server,
-        start,
-        end,
-        tls: output.tls,
-        complete: output.complete,
-        gaps: stats.client.gaps + stats.server.gaps,
-        gap_bytes: stats.client.gap_bytes + stats.server.gap_bytes,
-        capture: capture.to_string(),
-        first_frame: info.first_frame,
-        last_frame: stats.last_frame,
-        bytes_client: stats.client.payload_bytes,
-        bytes_server: stats.server.payload_bytes,
-        starttls_offered: output.starttls_offered,
-        banner: output.banner,
-        close: stats.end.name().to_string(),
-        detail,
-        commands: output.commands,
-        findings: output.findings,
-        truncated: output.truncated,
-        anomalies,
-        dialogue,
-    };
-    for mut c in output.credentials {
-        c.session = id.clone();
-        c.client = info.client;
-        c.server = info.server;
-        c.encrypted = session.tls == Tls::Implicit;
-        out.credentials.push(c);
-    }
-    for (mut m, mid) in output.messages.into_iter().zip(msg_ids) {
-        m.id = mid;
-        m.session = id.clone();
-        out.messages.push(m);
-    }
-    out.sessions.push(session);
-}
-
-/// A capture that could not be read at all.
-#[derive(Debug)]
-pub struct Failure {
-    pub path: String,
-    pub error: CaptureError,
-}
-
-/// Reads every capture and builds the document. Captures that cannot be read at all are
-/// returned as failures; the others are in the report. With `cfg.threads > 1`, several
-/// files are read in parallel (one file: split by connection); ids are numbered in the
-/// order of `paths` either way.
+/// Reads every capture and collects the whole document: a convenience over [`run`] for
+/// tests and small inputs (memory grows with the captures). Captures that cannot be read
+/// at all are returned as failures.
 pub fn analyze(paths: &[&Path], cfg: &Config) -> (Report, Vec<Failure>) {
     analyze_with_progress(paths, cfg, &|_, _| {})
 }
 
-/// `analyze`, telling `progress(index in paths, bytes of that file read so far)` as it goes
-/// (see `analyze_file_with_progress`).
+/// `analyze`, telling `progress(index in paths, bytes of that file read so far)` as it goes.
 pub fn analyze_with_progress(
     paths: &[&Path],
     cfg: &Config,
     progress: &(dyn Fn(usize, u64) + Sync),
 ) -> (Report, Vec<Failure>) {
-    let mut report = Report {
-        schema: crate::model::SCHEMA,
-        tool: Tool::default(),
-        captures: Vec::new(),
-        sessions: Vec::new(),
-        credentials: Vec::new(),
-        messages: Vec::new(),
-    };
-    let mut failures = Vec::new();
-    let mut add = |p: &Path, r: Result<RawResult, CaptureError>| match r {
-        Ok(raw) => {
-            let r = build_result(raw, report.sessions.len() + 1);
-            report.captures.push(r.capture);
-            report.sessions.extend(r.sessions);
-            report.credentials.extend(r.credentials);
-            report.messages.extend(r.messages);
-        }
-        Err(error) => failures.push(Failure {
-            path: p.display().to_string(),
-            error,
-        }),
-    };
-    let threads = cfg.threads.max(1);
-    if paths.len() > 1 && threads > 1 {
-        // Whole files per thread, taken in order from a shared counter.
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<std::sync::Mutex<Option<Result<RawResult, CaptureError>>>> =
-            paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
-        std::thread::scope(|scope| {
-            for _ in 0..threads.min(paths.len()) {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(p) = paths.get(i) else { break };
-                    if cfg.interrupted() {
-                        break;
-                    }
-                    let r = read_file(p, cfg, 1, &|b| progress(i, b));
-                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-                });
-            }
-        });
-        for (p, r) in paths.iter().zip(results) {
-            if let Some(r) = r.into_inner().unwrap_or_else(|e| e.into_inner()) {
-                add(p, r);
-            }
-        }
-    } else {
-        for (i, p) in paths.iter().enumerate() {
-            if cfg.interrupted() {
-                break;
-            }
-            add(p, read_file(p, cfg, threads, &|b| progress(i, b)));
-        }
-    }
-    (report, failures)
+    let mut c = Collect::default();
+    // Collect never fails.
+    let outcome = run(paths, cfg, false, &mut c, progress).unwrap_or_default();
+    (c.report, outcome.failures)
 }
 
 /// Duration helper for reports.

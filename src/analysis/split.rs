@@ -1,7 +1,8 @@
 //! One file split by connection across worker threads.
 
+use super::run::{Mark, PacketSource, Reorder, END_MARK};
 use super::{Config, Finished, MailHandler};
-use crate::capture::{CaptureReader, LinkType};
+use crate::capture::LinkType;
 use crate::decode::{Decoded, Decoder, TcpFlags, TcpSegment};
 use crate::flow::FlowTable;
 use crate::model::Ts;
@@ -139,6 +140,61 @@ struct Batch {
     bytes: Vec<u8>,
     /// The capture clock when the batch was sent.
     now: Ts,
+    /// The frame of the last packet read when the batch was sent (this batch's
+    /// segments, and every earlier one of the worker's, are at or before it).
+    upto: u64,
+}
+
+/// From a worker to the reader after each batch: the connections that ended, and the
+/// worker's mark (no connection of this worker that ends later can sort before it).
+struct Out {
+    worker: usize,
+    done: Vec<Finished>,
+    mark: Mark,
+}
+
+/// Every this many packets all workers get their batch, full or not, so that every
+/// worker's mark moves on and finished sessions are not held back by a quiet worker.
+const FLUSH_EVERY: u64 = 1 << 15;
+
+/// Takes what the workers have finished and releases, in order, what no worker can still
+/// precede. Returns false once `emit` has refused a record.
+fn drain(
+    rx: &mpsc::Receiver<Out>,
+    block: bool,
+    reorder: &mut Reorder,
+    marks: &mut [Mark],
+    emit: &mut dyn FnMut(Finished) -> bool,
+    ok: &mut bool,
+) -> bool {
+    let mut got = false;
+    loop {
+        let msg = if block {
+            match rx.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            }
+        } else {
+            match rx.try_recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            }
+        };
+        got = true;
+        for f in msg.done {
+            reorder.push(f);
+        }
+        marks[msg.worker] = msg.mark;
+    }
+    if got {
+        let low = marks.iter().copied().min().unwrap_or(END_MARK);
+        while let Some(f) = reorder.pop_upto(low) {
+            if *ok && !emit(f) {
+                *ok = false;
+            }
+        }
+    }
+    *ok
 }
 
 /// The worker of a connection: a symmetric hash of its two endpoints.
@@ -164,26 +220,30 @@ fn worker_of(h: u64, n: usize) -> usize {
     ((h >> 32) as usize * n) >> 32
 }
 
-/// Reads the whole file; returns the finished sessions, the count of connections that
-/// were not mail, and the summed flow counters.
+/// Reads the whole source, hands every finished connection to `emit` in output order;
+/// returns the count of connections that were not mail and the summed flow counters.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn run(
-    reader: &mut CaptureReader,
+    src: &mut dyn PacketSource,
     decoder: &mut Decoder,
     unsupported: &mut BTreeSet<LinkType>,
     cfg: &Config,
     n: usize,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(usize, u64) + Sync),
     interrupted_at: &mut Option<u64>,
-) -> (Vec<Finished>, u64, Vec<(&'static str, u64)>) {
+    emit: &mut dyn FnMut(Finished) -> bool,
+) -> (u64, Vec<(&'static str, u64)>) {
     let mut flow_cfg = cfg.flow.clone();
     flow_cfg.max_connections = (flow_cfg.max_connections / n).max(1);
     flow_cfg.max_buffer_total = (flow_cfg.max_buffer_total / n).max(1);
     std::thread::scope(|scope| {
         let (back_tx, back_rx) = mpsc::channel::<Batch>();
         let (note_tx, note_rx) = mpsc::channel::<Note>();
+        let (out_tx, out_rx) = mpsc::channel::<Out>();
         let mut txs = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
-        for _ in 0..n {
+        for worker in 0..n {
+            let out = out_tx.clone();
             let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
             txs.push(tx);
             let back = back_tx.clone();
@@ -228,6 +288,12 @@ pub(super) fn run(
                         table.packet(&seg, meta);
                     }
                     table.advance(b.now);
+                    let done = std::mem::take(&mut table.handler_mut().finished);
+                    let _ = out.send(Out {
+                        worker,
+                        done,
+                        mark: (b.now.0, b.upto),
+                    });
                     if table.stats().tombstones_evicted != evicted {
                         evicted = table.stats().tombstones_evicted;
                         let _ = notes.send(Note::Reset);
@@ -238,11 +304,20 @@ pub(super) fn run(
                     let _ = back.send(b);
                 }
                 let (handler, stats) = table.finish();
-                (handler.finished, handler.not_mail, stats.counters())
+                let _ = out.send(Out {
+                    worker,
+                    done: handler.finished,
+                    mark: END_MARK,
+                });
+                (handler.not_mail, stats.counters())
             }));
         }
         drop(back_tx);
         drop(note_tx);
+        drop(out_tx);
+        let mut reorder = Reorder::default();
+        let mut marks: Vec<Mark> = vec![(i64::MIN, 0); n];
+        let mut ok = true;
         let mut ignored = Ignored {
             map: Default::default(),
             syn_frames: vec![0; SYN_SLOTS],
@@ -250,20 +325,26 @@ pub(super) fn run(
         };
         let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
         let mut now = Ts(i64::MIN);
-        let send = |w: usize, batches: &mut Vec<Batch>, now: Ts, ignored: &mut Ignored| {
-            while let Ok(n) = note_rx.try_recv() {
-                ignored.note(n);
-            }
-            let fresh = back_rx.try_recv().unwrap_or_default();
-            let mut b = std::mem::replace(&mut batches[w], fresh);
-            b.now = now;
-            // A worker only hangs up by panicking; its panic is raised at the join.
-            let _ = txs[w].send(b);
-        };
-        while let Some(pkt) = reader.next_packet() {
+        let mut upto = 0u64;
+        let mut count = 0u64;
+        let send =
+            |w: usize, batches: &mut Vec<Batch>, now: Ts, upto: u64, ignored: &mut Ignored| {
+                while let Ok(n) = note_rx.try_recv() {
+                    ignored.note(n);
+                }
+                let fresh = back_rx.try_recv().unwrap_or_default();
+                let mut b = std::mem::replace(&mut batches[w], fresh);
+                b.now = now;
+                b.upto = upto;
+                // A worker only hangs up by panicking; its panic is raised at the join.
+                let _ = txs[w].send(b);
+            };
+        while let Some(pkt) = src.next_pkt() {
             let (frame, ts) = (pkt.frame, pkt.ts);
-            if frame % super::INTERRUPT_CHECK_EVERY == 0 && cfg.interrupted() {
-                *interrupted_at = Some(frame);
+            upto = frame;
+            count += 1;
+            if count % super::INTERRUPT_CHECK_EVERY == 0 && cfg.interrupted() {
+                *interrupted_at = Some(frame & ((1 << super::run::FILE_SHIFT) - 1));
                 break;
             }
             match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
@@ -298,7 +379,10 @@ pub(super) fn run(
                         now,
                     });
                     if b.recs.len() >= BATCH_SEGS || b.bytes.len() >= BATCH_BYTES {
-                        send(w, &mut batches, now, &mut ignored);
+                        send(w, &mut batches, now, upto, &mut ignored);
+                        if !drain(&out_rx, false, &mut reorder, &mut marks, emit, &mut ok) {
+                            break;
+                        }
                     }
                 }
                 Decoded::UnsupportedLink(lt) => {
@@ -306,23 +390,30 @@ pub(super) fn run(
                 }
                 _ => {}
             }
-            if frame % super::PROGRESS_EVERY == 0 {
-                progress(reader.summary().file_bytes);
+            if count % super::PROGRESS_EVERY == 0 {
+                src.report_progress(progress);
+            }
+            if count % FLUSH_EVERY == 0 {
+                for w in 0..n {
+                    send(w, &mut batches, now, upto, &mut ignored);
+                }
+                if !drain(&out_rx, false, &mut reorder, &mut marks, emit, &mut ok) {
+                    break;
+                }
             }
         }
         for w in 0..n {
-            send(w, &mut batches, now, &mut ignored);
+            send(w, &mut batches, now, upto, &mut ignored);
         }
         drop(txs);
-        let mut finished = Vec::new();
+        drain(&out_rx, true, &mut reorder, &mut marks, emit, &mut ok);
         let mut not_mail = 0;
         let mut counters: Vec<(&'static str, u64)> = Vec::new();
         for h in handles {
-            let (f, nm, c) = match h.join() {
+            let (nm, c) = match h.join() {
                 Ok(r) => r,
                 Err(p) => std::panic::resume_unwind(p),
             };
-            finished.extend(f);
             not_mail += nm;
             if counters.is_empty() {
                 counters = c;
@@ -332,6 +423,6 @@ pub(super) fn run(
                 }
             }
         }
-        (finished, not_mail, counters)
+        (not_mail, counters)
     })
 }

@@ -179,6 +179,7 @@ impl MessageBuilder {
             },
             attachments: info.attachments,
             frame: self.meta.frame,
+            capture: None,
             time: self.meta.ts,
             truncated,
             data: self.data.map(Arc::new),

@@ -71,6 +71,7 @@ pub fn new_credential(protocol: Protocol, mechanism: &str, meta: ChunkMeta) -> C
         reply: None,
         time: meta.ts,
         frame: meta.frame,
+        capture: None,
         encrypted: false,
         undecodable: Vec::new(),
     }

@@ -2,9 +2,12 @@
 //! context, a summary line an auditor can paste, the findings per server, and the lines
 //! hashcat accepts. Renders as a table, a JSON document, JSON lines or CSV.
 
+use crate::model::CaptureInfo;
 use crate::model::{Credential, Endpoint, Protocol, Report, Session, Tls, Tool};
 use crate::report::json::write_record;
-use crate::report::table::{new_table, right, TableOptions};
+use crate::report::json::Spool;
+use crate::report::table::{new_table, right, CredentialGroup, CredentialGroups, TableOptions};
+use crate::sink::{SessionRecord, Sink};
 use crate::text::{cell, escape};
 use comfy_table::Cell;
 use serde::Serialize;
@@ -116,6 +119,15 @@ pub fn summary(report: &Report) -> Summary {
         .iter()
         .filter(|s| s.tls != Tls::None)
         .count() as u64;
+    summary_text(plaintext, hashes, incomplete, encrypted_sessions)
+}
+
+fn summary_text(
+    plaintext: Counts,
+    hashes: Counts,
+    incomplete: u64,
+    encrypted_sessions: u64,
+) -> Summary {
     let mut text = format!(
         "{} for {} on {}, {} accepted",
         plural(
@@ -335,6 +347,9 @@ pub const CSV_COLUMNS: &[&str] = &[
     "encrypted",
     "session_tls",
     "reply",
+    "count",
+    "last_frame",
+    "last_session",
 ];
 
 /// One CSV field (RFC 4180): quoted when it holds a comma, quote, CR, LF or starts/ends
@@ -398,6 +413,9 @@ pub fn write_csv<W: Write>(out: &mut W, report: &Report) -> io::Result<()> {
             c.encrypted.to_string(),
             tls_str(r.session_tls).to_string(),
             c.reply.clone().unwrap_or_default(),
+            "1".to_string(),
+            c.frame.to_string(),
+            c.session.clone(),
         ];
         let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         out.write_all(line.join(",").as_bytes())?;
@@ -534,4 +552,475 @@ mod tests {
         assert_eq!(plural(1, "server", "servers"), "1 server");
         assert_eq!(plural(0, "server", "servers"), "0 servers");
     }
+}
+
+/// The output of `creds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredsFormat {
+    Table,
+    Json,
+    Jsonl,
+    Csv,
+}
+
+/// Servers remembered for the per-server findings.
+pub const MAX_SERVERS: usize = 100_000;
+/// Accounts remembered for the summary's distinct counts.
+const MAX_ACCOUNTS: usize = 1_000_000;
+/// Rows per table block with `--all` (the table is printed as it grows).
+const TABLE_BLOCK: usize = 500;
+
+#[derive(Default)]
+struct Tally {
+    credentials: u64,
+    accounts: HashSet<(IpAddr, String)>,
+    servers: HashSet<IpAddr>,
+    accepted: u64,
+}
+
+impl Tally {
+    fn add(&mut self, c: &Credential) {
+        self.credentials += 1;
+        if self.accounts.len() < MAX_ACCOUNTS {
+            self.accounts
+                .insert((c.server.ip, c.username.clone().unwrap_or_default()));
+        }
+        if self.servers.len() < MAX_SERVERS {
+            self.servers.insert(c.server.ip);
+        }
+        if c.success == Some(true) {
+            self.accepted += 1;
+        }
+    }
+    fn counts(&self) -> Counts {
+        Counts {
+            credentials: self.credentials,
+            accounts: self.accounts.len() as u64,
+            servers: self.servers.len() as u64,
+            accepted: self.accepted,
+        }
+    }
+}
+
+/// A distinct credential with its attempts: the record of `creds` without `--all`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupRecord<'a> {
+    #[serde(flatten)]
+    pub record: AuditRecord<'a>,
+    /// Attempts with the same account, server, mechanism, secret and outcome.
+    pub count: u64,
+    /// Frame and session of the last attempt (the first are `frame` and `session`).
+    pub last_frame: u64,
+    pub last_session: &'a str,
+}
+
+/// The credential audit as a sink: distinct credentials (or, with `all`, every attempt)
+/// with the summary and the findings per server, in bounded memory. With `all`, JSON lines
+/// and CSV rows are written as the sessions end, and the table in blocks.
+pub struct CredsSink<W: Write> {
+    out: W,
+    format: CredsFormat,
+    all: bool,
+    opts: TableOptions,
+    groups: CredentialGroups,
+    plaintext: Tally,
+    hashes: Tally,
+    incomplete: u64,
+    encrypted_sessions: u64,
+    servers: Vec<ServerFindings>,
+    server_index: HashMap<(Endpoint, Protocol), usize>,
+    spool: Option<Spool>,
+    block: Vec<(Credential, Option<Tls>)>,
+    started: bool,
+}
+
+impl<W: Write> CredsSink<W> {
+    pub fn new(out: W, format: CredsFormat, all: bool, opts: TableOptions) -> io::Result<Self> {
+        Ok(CredsSink {
+            out,
+            format,
+            all,
+            opts,
+            groups: CredentialGroups::default(),
+            plaintext: Tally::default(),
+            hashes: Tally::default(),
+            incomplete: 0,
+            encrypted_sessions: 0,
+            servers: Vec::new(),
+            server_index: HashMap::new(),
+            spool: if all && format == CredsFormat::Json {
+                Some(Spool::new("    ")?)
+            } else {
+                None
+            },
+            block: Vec::new(),
+            started: false,
+        })
+    }
+
+    fn server(&mut self, server: Endpoint, protocol: Protocol) -> Option<&mut ServerFindings> {
+        let i = match self.server_index.get(&(server, protocol)) {
+            Some(&i) => i,
+            None if self.servers.len() < MAX_SERVERS => {
+                self.servers.push(ServerFindings {
+                    server,
+                    protocol,
+                    sessions: 0,
+                    tls_sessions: 0,
+                    credentials: 0,
+                    accepted: 0,
+                    findings: BTreeMap::new(),
+                });
+                self.server_index
+                    .insert((server, protocol), self.servers.len() - 1);
+                self.servers.len() - 1
+            }
+            None => return None,
+        };
+        self.servers.get_mut(i)
+    }
+
+    /// The summary of everything seen so far.
+    pub fn summary(&self) -> Summary {
+        summary_text(
+            self.plaintext.counts(),
+            self.hashes.counts(),
+            self.incomplete,
+            self.encrypted_sessions,
+        )
+    }
+
+    fn write_header(&mut self) -> io::Result<()> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        if self.format == CredsFormat::Csv {
+            self.out.write_all(CSV_COLUMNS.join(",").as_bytes())?;
+            self.out.write_all(b"\r\n")?;
+        }
+        Ok(())
+    }
+
+    fn flush_block(&mut self) -> io::Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(CredentialGroup, Option<Tls>)> = self
+            .block
+            .drain(..)
+            .map(|(c, tls)| {
+                (
+                    CredentialGroup {
+                        count: 1,
+                        last_frame: c.frame,
+                        last_session: c.session.clone(),
+                        last_capture: None,
+                        tls,
+                        first: c,
+                    },
+                    tls,
+                )
+            })
+            .collect();
+        let refs: Vec<&CredentialGroup> = rows.iter().map(|(g, _)| g).collect();
+        let t = credentials_table(&refs, &self.opts, false);
+        writeln!(self.out, "{t}")
+    }
+
+    /// Writes what is left: the distinct credentials, the summary and the servers.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.write_header()?;
+        let summary = self.summary();
+        let groups = std::mem::take(&mut self.groups);
+        let records: Vec<GroupRecord<'_>> = groups
+            .groups
+            .iter()
+            .map(|g| GroupRecord {
+                record: AuditRecord {
+                    credential: &g.first,
+                    exposure: exposure(&g.first),
+                    session_tls: g.tls,
+                    capture: g.first.capture.as_deref().or(g.last_capture.as_deref()),
+                },
+                count: g.count,
+                last_frame: g.last_frame,
+                last_session: &g.last_session,
+            })
+            .collect();
+        match self.format {
+            CredsFormat::Json => {
+                #[derive(Serialize)]
+                struct Head<'a> {
+                    schema: &'static str,
+                    tool: &'a Tool,
+                    summary: &'a Summary,
+                    servers: &'a [ServerFindings],
+                }
+                let tool = Tool::default();
+                let head = serde_json::to_string_pretty(&Head {
+                    schema: crate::model::SCHEMA,
+                    tool: &tool,
+                    summary: &summary,
+                    servers: &self.servers,
+                })?;
+                self.out.write_all(head[..head.len() - 2].as_bytes())?;
+                self.out.write_all(b",\n  \"credentials\": ")?;
+                match self.spool.take() {
+                    Some(spool) => spool.write_array(&mut self.out, "  ")?,
+                    None => {
+                        let mut spool = Spool::new("    ")?;
+                        for r in &records {
+                            spool.push(r)?;
+                        }
+                        spool.write_array(&mut self.out, "  ")?;
+                    }
+                }
+                self.out.write_all(b"\n}\n")?;
+            }
+            CredsFormat::Jsonl => {
+                for r in &records {
+                    write_record(&mut self.out, "credential", r)?;
+                }
+                for s in &self.servers {
+                    write_record(&mut self.out, "server", s)?;
+                }
+                write_record(&mut self.out, "summary", &summary)?;
+            }
+            CredsFormat::Csv => {
+                for r in &records {
+                    write_csv_row(&mut self.out, r)?;
+                }
+            }
+            CredsFormat::Table => {
+                let mut text = String::new();
+                if self.all {
+                    self.flush_block()?;
+                } else {
+                    let _ = writeln!(text, "Credentials (distinct)");
+                    let refs: Vec<&CredentialGroup> = groups.groups.iter().collect();
+                    let _ = writeln!(text, "{}", credentials_table(&refs, &self.opts, true));
+                    if groups.ungrouped > 0 {
+                        let _ = writeln!(
+                            text,
+                            "… and {} more attempts beyond {} distinct credentials; --all lists every attempt",
+                            groups.ungrouped,
+                            crate::report::table::MAX_CREDENTIAL_GROUPS
+                        );
+                    }
+                    let _ = writeln!(text);
+                }
+                let _ = writeln!(text, "{}", summary.text);
+                let _ = writeln!(text);
+                let _ = writeln!(text, "Findings per server (sessions)");
+                let _ = writeln!(text, "{}", servers_table(&self.servers, &self.opts));
+                self.out.write_all(text.as_bytes())?;
+            }
+        }
+        drop(records);
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+fn write_csv_row<W: Write>(out: &mut W, r: &GroupRecord<'_>) -> io::Result<()> {
+    let c = r.record.credential;
+    let fields = [
+        c.time.rfc3339(),
+        c.protocol.name().to_string(),
+        c.server.to_string(),
+        c.client.to_string(),
+        c.session.clone(),
+        r.record.capture.unwrap_or("").to_string(),
+        c.frame.to_string(),
+        c.mechanism.clone(),
+        c.username.clone().unwrap_or_default(),
+        c.password.clone().unwrap_or_default(),
+        c.token.clone().unwrap_or_default(),
+        c.hash.clone().unwrap_or_default(),
+        opt_bool(c.success).to_string(),
+        c.encrypted.to_string(),
+        tls_str(r.record.session_tls).to_string(),
+        c.reply.clone().unwrap_or_default(),
+        r.count.to_string(),
+        r.last_frame.to_string(),
+        r.last_session.to_string(),
+    ];
+    let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+    out.write_all(line.join(",").as_bytes())?;
+    out.write_all(b"\r\n")
+}
+
+impl<W: Write> Sink for CredsSink<W> {
+    fn session(&mut self, r: SessionRecord) -> io::Result<()> {
+        let s = &r.session;
+        if s.tls != Tls::None {
+            self.encrypted_sessions += 1;
+        }
+        if let Some(f) = self.server(s.server, s.protocol) {
+            f.sessions += 1;
+            if s.tls != Tls::None {
+                f.tls_sessions += 1;
+            }
+            let codes: HashSet<&str> = s.findings.iter().map(|f| f.code.as_str()).collect();
+            for code in codes {
+                *f.findings.entry(code.to_string()).or_default() += 1;
+            }
+        }
+        for c in &r.credentials {
+            match exposure(c) {
+                Exposure::Plaintext => self.plaintext.add(c),
+                Exposure::Hash => self.hashes.add(c),
+                Exposure::Incomplete => self.incomplete += 1,
+            }
+            if let Some(f) = self.server(c.server, c.protocol) {
+                f.credentials += 1;
+                if c.success == Some(true) {
+                    f.accepted += 1;
+                }
+            }
+            if !self.all {
+                self.groups.add(c, &s.capture, Some(s.tls));
+                continue;
+            }
+            self.write_header()?;
+            let rec = GroupRecord {
+                record: AuditRecord {
+                    credential: c,
+                    exposure: exposure(c),
+                    session_tls: Some(s.tls),
+                    capture: Some(c.capture.as_deref().unwrap_or(&s.capture)),
+                },
+                count: 1,
+                last_frame: c.frame,
+                last_session: &c.session,
+            };
+            match self.format {
+                CredsFormat::Jsonl => write_record(&mut self.out, "credential", &rec)?,
+                CredsFormat::Csv => write_csv_row(&mut self.out, &rec)?,
+                CredsFormat::Json => {
+                    if let Some(sp) = &mut self.spool {
+                        sp.push(&rec)?;
+                    }
+                }
+                CredsFormat::Table => {
+                    self.block.push((c.clone(), Some(s.tls)));
+                    if self.block.len() >= TABLE_BLOCK {
+                        self.flush_block()?;
+                    }
+                }
+            }
+        }
+        if self.all && self.format == CredsFormat::Csv {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+    fn capture(&mut self, _info: &CaptureInfo) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The credentials table: one row per distinct credential (with its count) or attempt.
+fn credentials_table(rows: &[&CredentialGroup], opts: &TableOptions, counts: bool) -> String {
+    let mut header = vec![
+        "time",
+        "proto",
+        "server",
+        "client",
+        "mechanism",
+        "username",
+        "password / token / hash",
+        "success",
+        "encrypted",
+        "session",
+    ];
+    if counts {
+        header.push("count");
+    }
+    let mut t = new_table(opts, &header);
+    for g in rows {
+        let c = &g.first;
+        let secret = match (&c.password, &c.token, &c.hash) {
+            (Some(p), _, _) => cell(p, 80),
+            (None, Some(t), _) => format!("token {}", cell(t, 80)),
+            (None, None, Some(h)) => cell(h, 200),
+            _ => "-".to_string(),
+        };
+        let success = match c.success {
+            Some(true) => "accepted",
+            Some(false) => "rejected",
+            None => "?",
+        };
+        let encrypted = if c.encrypted {
+            "yes".to_string()
+        } else {
+            match g.tls {
+                Some(Tls::Starttls) => "no (STARTTLS later)".to_string(),
+                _ => "no".to_string(),
+            }
+        };
+        let time = c.time.rfc3339();
+        let session = if g.count > 1 {
+            format!("{} … {}", c.session, g.last_session)
+        } else {
+            c.session.clone()
+        };
+        let mut row = vec![
+            Cell::new(time.get(..19).unwrap_or(&time).replacen('T', " ", 1)),
+            Cell::new(c.protocol.name()),
+            Cell::new(c.server.to_string()),
+            Cell::new(c.client.to_string()),
+            Cell::new(cell(&c.mechanism, 20)),
+            Cell::new(cell(c.username.as_deref().unwrap_or("-"), 60)),
+            Cell::new(secret),
+            Cell::new(success),
+            Cell::new(encrypted),
+            Cell::new(cell(&session, 40)),
+        ];
+        if counts {
+            row.push(right(g.count));
+        }
+        t.add_row(row);
+    }
+    t.to_string()
+}
+
+fn servers_table(servers: &[ServerFindings], opts: &TableOptions) -> String {
+    let mut t = new_table(
+        opts,
+        &[
+            "server",
+            "proto",
+            "sessions",
+            "TLS",
+            "credentials (accepted)",
+            "clear-text AUTH",
+            "STARTTLS offered, not used",
+            "other findings",
+        ],
+    );
+    for s in servers {
+        let other: Vec<String> = s
+            .findings
+            .iter()
+            .filter(|(k, _)| k.as_str() != CLEARTEXT_AUTH && k.as_str() != STARTTLS_NOT_USED)
+            .map(|(k, v)| format!("{} {v}", cell(k, 40)))
+            .collect();
+        t.add_row(vec![
+            Cell::new(s.server.to_string()),
+            Cell::new(s.protocol.name()),
+            right(s.sessions),
+            right(s.tls_sessions),
+            right(format!("{} ({})", s.credentials, s.accepted)),
+            right(s.count(CLEARTEXT_AUTH)),
+            right(s.count(STARTTLS_NOT_USED)),
+            Cell::new(if other.is_empty() {
+                "-".to_string()
+            } else {
+                other.join(", ")
+            }),
+        ]);
+    }
+    t.to_string()
 }

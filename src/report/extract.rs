@@ -11,15 +11,18 @@
 //! Safety: every name written is a single path component made by [`safe_name`] (no
 //! separators, no `..`, no control characters, no reserved Windows names, bounded length),
 //! so nothing is created outside DIR; files are created with `create_new` (O_EXCL), so a
-//! file or symlink planted in DIR is never followed or overwritten. Without `force` the
-//! whole plan is checked first and nothing is written when any planned name already exists
-//! ([`ExtractError::Exists`]); with `force` existing entries are removed (a symlink is
-//! removed, never followed) and written anew.
+//! file or symlink planted in DIR is never followed or overwritten. Files are written as
+//! each session ends ([`ExtractSink`]), `index.json` at the end. Without `force` a folder
+//! holding an earlier run's `index.json` is refused before anything is written, and any
+//! other name in the way stops the run ([`ExtractError::Exists`]); with `force` the files
+//! the earlier index lists are removed first (so the folder and its new index agree) and
+//! names in the way are replaced (a symlink is removed, never followed). A message cut by
+//! loss or the capture's end has `_partial` in its name and `complete: false` in the index.
 
-use crate::model::{Endpoint, MessageDirection, Protocol, Report, Session, Tool};
+use crate::model::{Endpoint, Message, MessageDirection, Protocol, Report, Session, Tool};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
@@ -86,6 +89,14 @@ pub struct IndexMessage {
     pub time: String,
     pub subject: Option<String>,
     pub message_id: Option<String>,
+    /// SMTP envelope sender and accepted recipients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rcpt_to: Option<Vec<String>>,
+    /// The From: and To: headers (decoded).
+    pub from: Option<String>,
+    pub to: Vec<String>,
     pub size: u64,
     /// SHA-256 of the message bytes (= of the `.eml` file when written).
     pub sha256: String,
@@ -251,18 +262,6 @@ fn split_ext(name: &str) -> (&str, &str) {
     }
 }
 
-/// A planned attachment.
-struct PlanAttachment {
-    name: Option<String>,
-}
-
-/// A planned message.
-struct PlanMessage {
-    stem: Option<String>,
-    folder: bool,
-    attachments: Vec<PlanAttachment>,
-}
-
 fn io_err(p: &Path) -> impl FnOnce(io::Error) -> ExtractError + '_ {
     move |e| ExtractError::Io(p.to_path_buf(), e)
 }
@@ -332,25 +331,80 @@ fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// Writes every message and attachment of `report` into `dir` (created when missing) and
-/// `index.json`. Messages whose bytes were not kept (larger than the in-memory bound) are
-/// listed in the index with `eml: null` and a `note`, and in [`Outcome::warnings`].
+/// `index.json`: the convenience over [`ExtractSink`] for a report collected in memory.
+/// Messages whose bytes were not kept (larger than the in-memory bound) are listed in the
+/// index with `eml: null` and a `note`, and in [`Outcome::warnings`].
 pub fn extract(
     report: &Report,
     dir: &Path,
     opts: &ExtractOptions,
 ) -> Result<Outcome, ExtractError> {
-    let sessions: HashMap<&str, &Session> =
-        report.sessions.iter().map(|s| (s.id.as_str(), s)).collect();
+    let mut sink = ExtractSink::new(dir, opts)?;
+    sink.keep_index = true;
+    crate::report::table::feed(&mut sink, report);
+    sink.finish()
+}
 
-    // 1. Plan every name.
-    let mut top = Names::default();
-    top.take(INDEX_NAME);
-    let mut plan = Vec::with_capacity(report.messages.len());
-    for m in &report.messages {
-        let proto = sessions
-            .get(m.session.as_str())
-            .map(|s| s.protocol.name())
-            .unwrap_or("mail");
+/// Warnings kept for the outcome; the rest are counted.
+const MAX_WARNINGS: usize = 1000;
+
+/// Extraction as a sink: each message (and its attachments) is written when its session
+/// ends, its index entry spooled; `finish` writes `index.json`. Memory does not grow with
+/// the number of messages.
+pub struct ExtractSink {
+    dir: PathBuf,
+    force: bool,
+    index: crate::report::json::Spool,
+    messages_written: usize,
+    attachments_written: usize,
+    warnings: Vec<String>,
+    warnings_dropped: usize,
+    /// Why writing stopped (the sink then refuses further records).
+    error: Option<ExtractError>,
+    /// Keep the index entries in memory too (for [`extract`]).
+    keep_index: bool,
+    kept: Vec<IndexMessage>,
+}
+
+impl ExtractSink {
+    /// Prepares `dir` (created when missing). Without `force`, a folder that holds an
+    /// earlier run's `index.json` is refused before anything is written; with it, the
+    /// files that index lists are removed first, so the folder and its index agree.
+    pub fn new(dir: &Path, opts: &ExtractOptions) -> Result<ExtractSink, ExtractError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let index_path = child(dir, INDEX_NAME)?;
+        if exists(&index_path) {
+            if !opts.force {
+                return Err(ExtractError::Exists(index_path));
+            }
+            remove_earlier_run(dir, &index_path)?;
+        }
+        Ok(ExtractSink {
+            dir: dir.to_path_buf(),
+            force: opts.force,
+            index: crate::report::json::Spool::new("    ").map_err(io_err(dir))?,
+            messages_written: 0,
+            attachments_written: 0,
+            warnings: Vec::new(),
+            warnings_dropped: 0,
+            error: None,
+            keep_index: false,
+            kept: Vec::new(),
+        })
+    }
+
+    fn warn(&mut self, w: String) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(w);
+        } else {
+            self.warnings_dropped += 1;
+        }
+    }
+
+    /// Writes one message and its attachments; returns its index entry.
+    fn write_message(&mut self, m: &Message, session: &Session) -> Result<(), ExtractError> {
+        let dir = self.dir.clone();
+        let proto = session.protocol.name();
         let mut stem = format!("{}_{}_{}", compact_time(&m.time.rfc3339()), proto, m.id);
         if let Some(slug) = m.headers.subject.as_deref().map(subject_slug) {
             if !slug.is_empty() {
@@ -358,103 +412,41 @@ pub fn extract(
                 stem.push_str(&slug);
             }
         }
-        let mut stem = safe_name(&stem, MAX_NAME_BYTES - 12);
+        // A message cut by loss or the end of the capture says so in its name.
+        let suffix = if m.complete { "" } else { "_partial" };
+        let mut stem = safe_name(&stem, MAX_NAME_BYTES - 12 - suffix.len());
         if stem.is_empty() {
-            stem = format!("message-{}", plan.len() + 1);
+            stem = safe_name(&m.id, MAX_NAME_BYTES - 12);
         }
+        stem.push_str(suffix);
         let has_files = m.attachments.iter().any(|a| a.data.is_some());
-        let stem = m.data.as_ref().map(|_| {
-            if has_files {
-                top.unique(&stem, ".eml", &[""])
-            } else {
-                top.unique(&stem, ".eml", &[])
-            }
-        });
-        // Attachments need a folder even when the message itself is not written.
-        let stem = match (stem, has_files) {
-            (None, true) => Some(top.unique(&format!("{}-attachments", m.id), "", &[])),
-            (s, _) => s,
-        };
-        let mut inner = Names::default();
-        let attachments = m
-            .attachments
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let name = a.data.as_ref().map(|_| {
-                    let mut n = safe_name(a.filename.as_deref().unwrap_or(""), MAX_NAME_BYTES);
-                    if n.is_empty() {
-                        n = format!("attachment-{}", i + 1);
-                    }
-                    let (s, e) = split_ext(&n);
-                    let s = inner.unique(s, e, &[]);
-                    format!("{s}{e}")
-                });
-                PlanAttachment { name }
-            })
-            .collect();
-        plan.push(PlanMessage {
-            stem,
-            folder: has_files,
-            attachments,
-        });
-    }
-
-    // 2. Without --force, refuse before writing anything when a planned name exists.
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
-    if !opts.force {
-        let mut planned = vec![child(dir, INDEX_NAME)?];
-        for (m, p) in report.messages.iter().zip(&plan) {
-            if let Some(stem) = &p.stem {
-                if m.data.is_some() {
-                    planned.push(child(dir, &format!("{stem}.eml"))?);
-                }
-                if p.folder {
-                    planned.push(child(dir, stem)?);
-                }
-            }
-        }
-        if let Some(p) = planned.iter().find(|p| exists(p)) {
-            return Err(ExtractError::Exists(p.clone()));
-        }
-    }
-
-    // 3. Write.
-    let mut out = Outcome {
-        index: Index {
-            schema: INDEX_SCHEMA,
-            tool: Tool::default(),
-            messages: Vec::new(),
-        },
-        messages_written: 0,
-        attachments_written: 0,
-        warnings: Vec::new(),
-    };
-    for (m, p) in report.messages.iter().zip(&plan) {
-        let session = sessions.get(m.session.as_str());
         let mut entry = IndexMessage {
             id: m.id.clone(),
             session: m.session.clone(),
-            protocol: session.map(|s| s.protocol),
+            protocol: Some(session.protocol),
             direction: m.direction,
             partial: m.partial,
             complete: m.complete,
-            client: session.map(|s| s.client),
-            server: session.map(|s| s.server),
-            capture: session.map(|s| s.capture.clone()),
+            client: Some(session.client),
+            server: Some(session.server),
+            capture: Some(m.capture.clone().unwrap_or_else(|| session.capture.clone())),
             time: m.time.rfc3339(),
             subject: m.headers.subject.clone(),
             message_id: m.headers.message_id.clone(),
+            mail_from: m.mail_from.clone(),
+            rcpt_to: m.rcpt_to.clone(),
+            from: m.headers.from.clone(),
+            to: m.headers.to.clone(),
             size: m.size,
             sha256: m.sha256.clone(),
             eml: None,
             note: None,
             attachments: Vec::new(),
         };
-        match (&m.data, &p.stem) {
-            (Some(data), Some(stem)) => {
+        match &m.data {
+            Some(data) => {
                 let name = format!("{stem}.eml");
-                write_new(&child(dir, &name)?, data, opts.force)?;
+                write_new(&child(&dir, &name)?, data, self.force)?;
                 let sum = sha256_hex(data);
                 if sum != m.sha256 || data.len() as u64 != m.size {
                     let note = format!(
@@ -462,31 +454,31 @@ pub fn extract(
                         data.len(),
                         m.size
                     );
-                    out.warnings.push(format!("message {}: {note}", m.id));
+                    self.warn(format!("message {}: {note}", m.id));
                     entry.note = Some(note);
                 }
                 entry.sha256 = sum;
                 entry.eml = Some(name);
-                out.messages_written += 1;
+                self.messages_written += 1;
             }
-            _ => {
+            None => {
                 let note = format!(
                     "message bytes not kept ({} bytes, larger than the in-memory bound); no .eml written",
                     m.size
                 );
-                out.warnings.push(format!("message {}: {note}", m.id));
+                self.warn(format!("message {}: {note}", m.id));
                 entry.note = Some(note);
             }
         }
-        let folder = match (&p.stem, p.folder) {
-            (Some(stem), true) => {
-                let d = child(dir, stem)?;
-                make_dir(&d, opts.force)?;
-                Some((d, stem.clone()))
-            }
-            _ => None,
+        let folder = if has_files {
+            let d = child(&dir, &stem)?;
+            make_dir(&d, self.force)?;
+            Some(d)
+        } else {
+            None
         };
-        for (a, pa) in m.attachments.iter().zip(&p.attachments) {
+        let mut inner = Names::default();
+        for (i, a) in m.attachments.iter().enumerate() {
             let mut ia = IndexAttachment {
                 filename: a.filename.clone(),
                 content_type: a.content_type.clone(),
@@ -495,16 +487,23 @@ pub fn extract(
                 path: None,
                 note: None,
             };
-            match (&a.data, &pa.name, &folder) {
-                (Some(data), Some(name), Some((d, stem))) => {
-                    write_new(&child(d, name)?, data, opts.force)?;
+            match (&a.data, &folder) {
+                (Some(data), Some(d)) => {
+                    let mut n = safe_name(a.filename.as_deref().unwrap_or(""), MAX_NAME_BYTES);
+                    if n.is_empty() {
+                        n = format!("attachment-{}", i + 1);
+                    }
+                    let (s, e) = split_ext(&n);
+                    let s = inner.unique(s, e, &[]);
+                    let name = format!("{s}{e}");
+                    write_new(&child(d, &name)?, data, self.force)?;
                     ia.sha256 = sha256_hex(data);
                     ia.path = Some(format!("{stem}/{name}"));
-                    out.attachments_written += 1;
+                    self.attachments_written += 1;
                 }
                 _ => {
                     let note = "attachment content not kept; not written".to_string();
-                    out.warnings.push(format!(
+                    self.warn(format!(
                         "message {}: attachment {}: {note}",
                         m.id,
                         crate::text::escape(a.filename.as_deref().unwrap_or("(no name)"))
@@ -514,13 +513,117 @@ pub fn extract(
             }
             entry.attachments.push(ia);
         }
-        out.index.messages.push(entry);
+        self.index
+            .push(&entry)
+            .map_err(io_err(&dir.join(INDEX_NAME)))?;
+        if self.keep_index {
+            self.kept.push(entry);
+        }
+        Ok(())
     }
-    let mut json = serde_json::to_vec_pretty(&out.index)
-        .map_err(|e| ExtractError::Io(dir.join(INDEX_NAME), e.into()))?;
-    json.push(b'\n');
-    write_new(&child(dir, INDEX_NAME)?, &json, opts.force)?;
-    Ok(out)
+
+    /// Writes `index.json`; returns what was done, or the error that stopped writing.
+    pub fn finish(self) -> Result<Outcome, ExtractError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let path = child(&self.dir, INDEX_NAME)?;
+        let mut out = Vec::new();
+        let head = serde_json::to_string_pretty(&IndexHead {
+            schema: INDEX_SCHEMA,
+            tool: Tool::default(),
+        })
+        .map_err(|e| ExtractError::Io(path.clone(), e.into()))?;
+        out.extend_from_slice(head[..head.len() - 2].as_bytes());
+        out.extend_from_slice(b",\n  \"messages\": ");
+        let mut f = {
+            if self.force {
+                clear(&path, false)?;
+            }
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(io_err(&path))?
+        };
+        let mut w = io::BufWriter::new(&mut f);
+        w.write_all(&out).map_err(io_err(&path))?;
+        self.index
+            .write_array(&mut w, "  ")
+            .and_then(|_| w.write_all(b"\n}\n"))
+            .and_then(|_| w.flush())
+            .map_err(io_err(&path))?;
+        let mut warnings = self.warnings;
+        if self.warnings_dropped > 0 {
+            warnings.push(format!("… and {} more warnings", self.warnings_dropped));
+        }
+        Ok(Outcome {
+            index: Index {
+                schema: INDEX_SCHEMA,
+                tool: Tool::default(),
+                messages: self.kept,
+            },
+            messages_written: self.messages_written,
+            attachments_written: self.attachments_written,
+            warnings,
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct IndexHead {
+    schema: &'static str,
+    tool: Tool,
+}
+
+impl crate::sink::Sink for ExtractSink {
+    fn session(&mut self, r: crate::sink::SessionRecord) -> io::Result<()> {
+        if self.error.is_some() {
+            return Err(io::Error::other("extraction stopped"));
+        }
+        for m in &r.messages {
+            if let Err(e) = self.write_message(m, &r.session) {
+                let msg = e.to_string();
+                self.error = Some(e);
+                return Err(io::Error::other(msg));
+            }
+        }
+        Ok(())
+    }
+    fn capture(&mut self, _info: &crate::model::CaptureInfo) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `--force` over an earlier run: removes the files its `index.json` lists (only plain
+/// names inside `dir`), then the index itself.
+fn remove_earlier_run(dir: &Path, index_path: &Path) -> Result<(), ExtractError> {
+    let text = fs::read(index_path).map_err(io_err(index_path))?;
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) {
+        for m in v["messages"].as_array().into_iter().flatten() {
+            if let Some(eml) = m["eml"].as_str() {
+                if let Ok(p) = child(dir, eml) {
+                    clear(&p, false)?;
+                }
+            }
+            for a in m["attachments"].as_array().into_iter().flatten() {
+                let Some(rel) = a["path"].as_str() else {
+                    continue;
+                };
+                let Some((folder, name)) = rel.split_once('/') else {
+                    continue;
+                };
+                if let (Ok(d), true) = (child(dir, folder), !name.contains(['/', '\\'])) {
+                    if let Ok(p) = child(&d, name) {
+                        clear(&p, false)?;
+                    }
+                    // Empty folders of the earlier run go too; others stay.
+                    let _ = fs::remove_dir(&d);
+                }
+            }
+        }
+    }
+    clear(index_path, false)
 }
 
 #[cfg(test)]

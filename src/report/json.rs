@@ -1,8 +1,11 @@
-//! The JSON document and JSON lines of CONTRACT.md.
+//! The JSON document and JSON lines of the contract, as sinks that write while the run
+//! goes on.
 
-use crate::model::Report;
+use crate::model::{CaptureInfo, Report, Tool};
+use crate::sink::{CaptureFailure, SessionRecord, Sink};
 use serde::Serialize;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, Write};
 
 /// Writes the whole document, pretty-printed, followed by a newline.
 pub fn write_document<W: Write>(out: &mut W, report: &Report) -> io::Result<()> {
@@ -22,25 +25,231 @@ struct Typed<'a, T: Serialize> {
 /// pipe sees every record whole as soon as it is written, and a run that dies later has
 /// lost none of the records already written.
 pub fn write_record<W: Write, T: Serialize>(out: &mut W, kind: &str, record: &T) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &Typed { kind, record })?;
-    out.write_all(b"\n")?;
+    write_record_noflush(out, kind, record)?;
     out.flush()
 }
 
-/// Writes every record of the report as JSON lines: captures, sessions, credentials,
-/// messages.
+fn write_record_noflush<W: Write, T: Serialize>(
+    out: &mut W,
+    kind: &str,
+    record: &T,
+) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &Typed { kind, record })?;
+    out.write_all(b"\n")
+}
+
+/// Writes every record of the report as JSON lines: sessions (each followed by its
+/// credentials and messages), then the captures, as the streaming sink does.
 pub fn write_lines<W: Write>(out: &mut W, report: &Report) -> io::Result<()> {
-    for c in &report.captures {
-        write_record(out, "capture", c)?;
-    }
+    let mut sink = JsonlSink::new(out);
     for s in &report.sessions {
-        write_record(out, "session", s)?;
+        sink.session(SessionRecord {
+            session: s.clone(),
+            credentials: report
+                .credentials
+                .iter()
+                .filter(|c| c.session == s.id)
+                .cloned()
+                .collect(),
+            messages: report
+                .messages
+                .iter()
+                .filter(|m| m.session == s.id)
+                .cloned()
+                .collect(),
+        })?;
     }
-    for c in &report.credentials {
-        write_record(out, "credential", c)?;
-    }
-    for m in &report.messages {
-        write_record(out, "message", m)?;
+    for c in &report.captures {
+        sink.capture(c)?;
     }
     Ok(())
+}
+
+/// The record of a capture that could not be read.
+#[derive(Serialize)]
+pub struct FailureRecord<'a> {
+    pub path: &'a str,
+    pub error: &'a str,
+}
+
+/// `--format jsonl`: a session's record, then its credentials and messages, written and
+/// flushed when the session ends; a capture's record when it has been read.
+pub struct JsonlSink<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonlSink<W> {
+    pub fn new(out: W) -> Self {
+        JsonlSink { out }
+    }
+    /// The writer back.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: Write> Sink for JsonlSink<W> {
+    fn session(&mut self, r: SessionRecord) -> io::Result<()> {
+        write_record_noflush(&mut self.out, "session", &r.session)?;
+        for c in &r.credentials {
+            write_record_noflush(&mut self.out, "credential", c)?;
+        }
+        for m in &r.messages {
+            write_record_noflush(&mut self.out, "message", m)?;
+        }
+        self.out.flush()
+    }
+    fn capture(&mut self, info: &CaptureInfo) -> io::Result<()> {
+        write_record(&mut self.out, "capture", info)
+    }
+    fn failure(&mut self, f: &CaptureFailure) -> io::Result<()> {
+        write_record(
+            &mut self.out,
+            "capture",
+            &FailureRecord {
+                path: &f.path,
+                error: &f.error,
+            },
+        )
+    }
+}
+
+/// The elements of one JSON array, pretty-printed at a given depth, spooled to an
+/// anonymous temporary file: a document can list a million sessions without holding them.
+pub struct Spool {
+    file: BufWriter<File>,
+    count: u64,
+    buf: Vec<u8>,
+    /// Indentation of the elements ("    " inside a top-level member).
+    indent: &'static str,
+}
+
+impl Spool {
+    /// A spool whose elements sit at `indent`.
+    pub fn new(indent: &'static str) -> io::Result<Spool> {
+        Ok(Spool {
+            file: BufWriter::with_capacity(64 << 10, tempfile::tempfile()?),
+            count: 0,
+            buf: Vec::new(),
+            indent,
+        })
+    }
+
+    /// Elements so far.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// No element yet.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends one element.
+    pub fn push<T: Serialize>(&mut self, v: &T) -> io::Result<()> {
+        self.buf.clear();
+        serde_json::to_writer_pretty(&mut self.buf, v)?;
+        self.file
+            .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
+        self.file.write_all(self.indent.as_bytes())?;
+        // JSON strings never hold a raw newline: every newline is structure.
+        let mut rest = &self.buf[..];
+        while let Some(i) = memchr::memchr(b'\n', rest) {
+            self.file.write_all(&rest[..=i])?;
+            self.file.write_all(self.indent.as_bytes())?;
+            rest = &rest[i + 1..];
+        }
+        self.file.write_all(rest)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Writes the array (`[]` when empty) to `out`, its closing bracket at `outer`.
+    pub fn write_array<W: Write>(self, out: &mut W, outer: &str) -> io::Result<()> {
+        if self.count == 0 {
+            return out.write_all(b"[]");
+        }
+        let mut f = self.file.into_inner().map_err(|e| e.into_error())?;
+        f.seek(io::SeekFrom::Start(0))?;
+        out.write_all(b"[")?;
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n])?;
+        }
+        write!(out, "\n{outer}]")
+    }
+}
+
+/// `--format json`: one document, the same as [`write_document`] of the whole report, with
+/// sessions, credentials and messages spooled to temporary files until the end.
+pub struct DocumentSink {
+    captures: Vec<serde_json::Value>,
+    sessions: Spool,
+    credentials: Spool,
+    messages: Spool,
+}
+
+#[derive(Serialize)]
+struct Head<'a> {
+    schema: &'static str,
+    tool: &'a Tool,
+    captures: &'a [serde_json::Value],
+}
+
+impl DocumentSink {
+    pub fn new() -> io::Result<Self> {
+        Ok(DocumentSink {
+            captures: Vec::new(),
+            sessions: Spool::new("    ")?,
+            credentials: Spool::new("    ")?,
+            messages: Spool::new("    ")?,
+        })
+    }
+
+    /// Writes the document to `out`.
+    pub fn finish<W: Write>(self, out: &mut W) -> io::Result<()> {
+        let tool = Tool::default();
+        let head = serde_json::to_string_pretty(&Head {
+            schema: crate::model::SCHEMA,
+            tool: &tool,
+            captures: &self.captures,
+        })?;
+        // Reopen the object: drop its closing "\n}".
+        out.write_all(head[..head.len() - 2].as_bytes())?;
+        out.write_all(b",\n  \"sessions\": ")?;
+        self.sessions.write_array(out, "  ")?;
+        out.write_all(b",\n  \"credentials\": ")?;
+        self.credentials.write_array(out, "  ")?;
+        out.write_all(b",\n  \"messages\": ")?;
+        self.messages.write_array(out, "  ")?;
+        out.write_all(b"\n}\n")
+    }
+}
+
+impl Sink for DocumentSink {
+    fn session(&mut self, r: SessionRecord) -> io::Result<()> {
+        self.sessions.push(&r.session)?;
+        for c in &r.credentials {
+            self.credentials.push(c)?;
+        }
+        for m in &r.messages {
+            self.messages.push(m)?;
+        }
+        Ok(())
+    }
+    fn capture(&mut self, info: &CaptureInfo) -> io::Result<()> {
+        self.captures.push(serde_json::to_value(info)?);
+        Ok(())
+    }
+    fn failure(&mut self, f: &CaptureFailure) -> io::Result<()> {
+        self.captures.push(serde_json::to_value(FailureRecord {
+            path: &f.path,
+            error: &f.error,
+        })?);
+        Ok(())
+    }
 }

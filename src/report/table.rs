@@ -3,12 +3,16 @@
 //! fit the width. Long values are cut visibly (`…`); the JSON document has them whole.
 //! Every string that comes from a capture goes through `text::escape` / `text::cell`.
 
-use crate::model::{Message, Protocol, ProtocolDetail, Report, Session, Tls, Ts};
+use crate::model::{
+    CaptureInfo, Credential, Finding, Message, Protocol, ProtocolDetail, Report, Session, Tls, Ts,
+};
+use crate::sink::{CaptureFailure, SessionRecord, Sink};
 use crate::text::{cell, escape};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{
     Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Row, Table, Width,
 };
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 /// Rendering options.
@@ -120,116 +124,578 @@ fn duration(secs: f64) -> String {
         format!("{secs:.3} s")
     } else if secs < 3600.0 {
         format!("{}m {:02}s", (secs / 60.0) as u64, (secs % 60.0) as u64)
-    } else {
+    } else if secs < 86400.0 {
         format!(
             "{}h {:02}m",
             (secs / 3600.0) as u64,
             ((secs % 3600.0) / 60.0) as u64
         )
+    } else if secs < 86400.0 * 366.0 {
+        format!(
+            "{}d {:02}h",
+            (secs / 86400.0) as u64,
+            ((secs % 86400.0) / 3600.0) as u64
+        )
+    } else {
+        // Spans of years come from captures with broken clocks or files years apart.
+        format!("{:.1} years", secs / (86400.0 * 365.25))
     }
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
+fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The overview: what was read and what was found, as aligned "key  value" lines.
-fn overview(report: &Report, out: &mut String) {
-    let mut rows: Vec<(&str, String)> = Vec::new();
-    for c in &report.captures {
-        let mut fmt = c.format.clone();
-        if c.gzip {
-            fmt.push_str(", gzip");
-        }
-        if !c.link_types.is_empty() {
-            let _ = write!(fmt, ", {}", c.link_types.join(" "));
-        }
-        rows.push((
-            "capture",
-            format!(
-                "{} ({fmt}): {}, {}",
-                escape(&c.path),
-                plural(c.packets as usize, "packet", "packets"),
-                bytes_h(c.bytes)
-            ),
-        ));
-    }
-    let first = report.captures.iter().filter_map(|c| c.first).min();
-    let last = report.captures.iter().filter_map(|c| c.last).max();
-    rows.push((
-        "time span",
-        match (first, last) {
-            (Some(f), Some(l)) => {
-                let end = if datetime(f).get(..10) == datetime(l).get(..10) {
-                    clock(l)
-                } else {
-                    datetime(l)
-                };
-                format!(
-                    "{} – {} UTC ({})",
-                    datetime(f),
-                    end,
-                    duration((l.0 - f.0) as f64 / 1e9)
-                )
-            }
-            _ => "no packets".to_string(),
-        },
-    ));
-    let smtp = report
-        .sessions
-        .iter()
-        .filter(|s| s.protocol == Protocol::Smtp)
-        .count();
-    let pop3 = report.sessions.len() - smtp;
-    let tls = report
-        .sessions
-        .iter()
-        .filter(|s| s.tls != Tls::None)
-        .count();
-    let mut sessions = format!("{smtp} SMTP, {pop3} POP3");
-    if tls > 0 {
-        let _ = write!(sessions, " ({tls} with TLS)");
-    }
-    rows.push(("mail sessions", sessions));
-    let accepted = report
-        .credentials
-        .iter()
-        .filter(|c| c.success == Some(true))
-        .count();
-    rows.push((
-        "credentials",
-        format!("{} ({accepted} accepted)", report.credentials.len()),
-    ));
-    rows.push(("messages", report.messages.len().to_string()));
-    let findings: usize = report.sessions.iter().map(|s| s.findings.len()).sum();
-    rows.push(("findings", findings.to_string()));
-    let warnings: usize = report.captures.iter().map(|c| c.warnings.len()).sum();
-    rows.push((
-        "warnings",
-        if warnings == 0 {
-            "none".to_string()
+/// Rows each table shows by default; `TableSink::with_limit(None)` shows all.
+pub const DEFAULT_ROWS: usize = 200;
+
+/// Distinct credentials remembered for grouping; beyond, attempts are only counted.
+pub const MAX_CREDENTIAL_GROUPS: usize = 100_000;
+
+/// One distinct credential: the same account, server, mechanism, secret and outcome.
+#[derive(Debug, Clone)]
+pub struct CredentialGroup {
+    /// The first attempt.
+    pub first: Credential,
+    /// Attempts in the group.
+    pub count: u64,
+    /// Frame, session and capture of the last attempt.
+    pub last_frame: u64,
+    pub last_session: String,
+    pub last_capture: Option<String>,
+    /// TLS state of the first attempt's session.
+    pub tls: Option<Tls>,
+}
+
+type GroupKey = (
+    std::net::IpAddr,
+    u16,
+    Protocol,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<bool>,
+);
+
+/// Credentials grouped by account, server, mechanism, secret and outcome, in order of first
+/// appearance, with at most [`MAX_CREDENTIAL_GROUPS`] groups.
+#[derive(Debug, Default)]
+pub struct CredentialGroups {
+    index: HashMap<GroupKey, usize>,
+    pub groups: Vec<CredentialGroup>,
+    /// Attempts that did not fit in a group (the group bound was reached).
+    pub ungrouped: u64,
+}
+
+impl CredentialGroups {
+    /// Adds one attempt; `capture` is its session's capture file.
+    pub fn add(&mut self, c: &Credential, capture: &str, tls: Option<Tls>) {
+        let secret = c
+            .password
+            .clone()
+            .or_else(|| c.token.clone())
+            .or_else(|| c.hash.clone());
+        let key: GroupKey = (
+            c.server.ip,
+            c.server.port,
+            c.protocol,
+            c.mechanism.clone(),
+            c.username.clone(),
+            secret,
+            c.success,
+        );
+        let capture = c.capture.clone().unwrap_or_else(|| capture.to_string());
+        if let Some(&i) = self.index.get(&key) {
+            let g = &mut self.groups[i];
+            g.count += 1;
+            g.last_frame = c.frame;
+            g.last_session.clone_from(&c.session);
+            g.last_capture = Some(capture);
+        } else if self.groups.len() < MAX_CREDENTIAL_GROUPS {
+            self.index.insert(key, self.groups.len());
+            self.groups.push(CredentialGroup {
+                first: c.clone(),
+                count: 1,
+                last_frame: c.frame,
+                last_session: c.session.clone(),
+                last_capture: Some(capture),
+                tls,
+            });
         } else {
-            format!("{warnings} (listed at the end)")
-        },
-    ));
-    let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    out.push_str("Overview\n");
-    for (k, v) in rows {
-        let _ = writeln!(out, "  {k:<w$}  {v}");
+            self.ungrouped += 1;
+        }
     }
-    out.push('\n');
+}
+
+/// What the table report shows, gathered in bounded memory while the run goes on: totals
+/// as counters, the first rows of each table.
+#[derive(Debug)]
+pub struct TableSink {
+    limit: Option<usize>,
+    captures: Vec<CaptureInfo>,
+    failures: Vec<CaptureFailure>,
+    /// Sessions shown, with the mechanisms of their credentials.
+    sessions: Vec<(Session, String)>,
+    sessions_total: u64,
+    by_protocol: BTreeMap<Protocol, u64>,
+    tls_sessions: u64,
+    credentials: CredentialGroups,
+    credentials_total: u64,
+    credentials_accepted: u64,
+    messages: Vec<Message>,
+    messages_total: u64,
+    /// Findings shown: (session id, finding).
+    findings: Vec<(String, Finding)>,
+    findings_total: u64,
+    /// Several captures: rows name their capture.
+    several: bool,
+}
+
+impl TableSink {
+    /// Shows at most [`DEFAULT_ROWS`] rows per table.
+    pub fn new() -> Self {
+        Self::with_limit(Some(DEFAULT_ROWS))
+    }
+
+    /// Shows at most `limit` rows per table (None: every row; memory then grows with the
+    /// capture).
+    pub fn with_limit(limit: Option<usize>) -> Self {
+        TableSink {
+            limit,
+            captures: Vec::new(),
+            failures: Vec::new(),
+            sessions: Vec::new(),
+            sessions_total: 0,
+            by_protocol: BTreeMap::new(),
+            tls_sessions: 0,
+            credentials: CredentialGroups::default(),
+            credentials_total: 0,
+            credentials_accepted: 0,
+            messages: Vec::new(),
+            messages_total: 0,
+            findings: Vec::new(),
+            findings_total: 0,
+            several: false,
+        }
+    }
+
+    /// Tells the renderer that rows come from several captures (it then names them).
+    pub fn several_captures(&mut self, several: bool) {
+        self.several = several;
+    }
+
+    fn room(&self, n: usize) -> bool {
+        self.limit.is_none_or(|l| n < l)
+    }
+
+    /// Renders the report.
+    pub fn render(&self, opts: &TableOptions) -> String {
+        let mut out = String::new();
+        for f in &self.failures {
+            let _ = writeln!(out, "Not read: {}: {}", escape(&f.path), escape(&f.error));
+        }
+        if !self.failures.is_empty() {
+            out.push('\n');
+        }
+        self.overview(&mut out);
+        if self.sessions_total == 0 {
+            if self.captures.is_empty() {
+                out.push_str("No capture could be read.\n\n");
+            } else {
+                out.push_str("No mail session was found.\n\n");
+            }
+        } else {
+            self.sessions_table(opts, &mut out);
+        }
+        if self.credentials_total > 0 {
+            self.credentials_table(opts, &mut out);
+        }
+        if self.messages_total > 0 {
+            self.messages_table(opts, &mut out);
+        }
+        self.findings_table(opts, &mut out);
+        self.warnings_list(&mut out);
+        // One trailing newline.
+        while out.ends_with("\n\n") {
+            out.pop();
+        }
+        out
+    }
+
+    fn more(&self, shown: usize, total: u64, what: &str, out: &mut String) {
+        if (shown as u64) < total {
+            let _ = writeln!(
+                out,
+                "… and {} more {what}; --all shows every row, --format jsonl gives all records",
+                total - shown as u64
+            );
+        }
+    }
+
+    fn span(&self) -> (Option<Ts>, Option<Ts>) {
+        (
+            self.captures.iter().filter_map(|c| c.first).min(),
+            self.captures.iter().filter_map(|c| c.last).max(),
+        )
+    }
+
+    /// The overview: what was read and what was found, as aligned "key  value" lines.
+    fn overview(&self, out: &mut String) {
+        let mut rows: Vec<(&str, String)> = Vec::new();
+        for c in &self.captures {
+            let mut fmt = c.format.clone();
+            if c.gzip {
+                fmt.push_str(", gzip");
+            }
+            if !c.link_types.is_empty() {
+                let _ = write!(fmt, ", {}", c.link_types.join(" "));
+            }
+            rows.push((
+                "capture",
+                format!(
+                    "{} ({fmt}): {}, {}",
+                    escape(&c.path),
+                    plural(c.packets, "packet", "packets"),
+                    bytes_h(c.bytes)
+                ),
+            ));
+        }
+        let (first, last) = self.span();
+        rows.push((
+            "time span",
+            match (first, last) {
+                (Some(f), Some(l)) => {
+                    let end = if datetime(f).get(..10) == datetime(l).get(..10) {
+                        clock(l)
+                    } else {
+                        datetime(l)
+                    };
+                    format!(
+                        "{} – {} UTC ({})",
+                        datetime(f),
+                        end,
+                        duration((l.0 - f.0) as f64 / 1e9)
+                    )
+                }
+                _ => "no packets".to_string(),
+            },
+        ));
+        let count = |p: Protocol| self.by_protocol.get(&p).copied().unwrap_or(0);
+        let mut parts = vec![
+            format!("{} SMTP", count(Protocol::Smtp)),
+            format!("{} POP3", count(Protocol::Pop3)),
+        ];
+        for (p, n) in &self.by_protocol {
+            if !matches!(p, Protocol::Smtp | Protocol::Pop3) {
+                parts.push(format!("{n} {}", p.name().to_uppercase()));
+            }
+        }
+        let mut sessions = parts.join(", ");
+        if self.tls_sessions > 0 {
+            let _ = write!(sessions, " ({} with TLS)", self.tls_sessions);
+        }
+        rows.push(("mail sessions", sessions));
+        let mut creds = format!(
+            "{} ({} accepted)",
+            self.credentials_total, self.credentials_accepted
+        );
+        let distinct = self.credentials.groups.len() as u64;
+        if distinct < self.credentials_total && self.credentials.ungrouped == 0 {
+            let _ = write!(creds, ", {distinct} distinct");
+        }
+        rows.push(("credentials", creds));
+        rows.push(("messages", self.messages_total.to_string()));
+        rows.push(("findings", self.findings_total.to_string()));
+        let warnings: usize = self.captures.iter().map(|c| c.warnings.len()).sum();
+        rows.push((
+            "warnings",
+            if warnings == 0 {
+                "none".to_string()
+            } else {
+                format!("{warnings} (listed at the end)")
+            },
+        ));
+        let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        out.push_str("Overview\n");
+        for (k, v) in rows {
+            let _ = writeln!(out, "  {k:<w$}  {v}");
+        }
+        out.push('\n');
+    }
+
+    /// Start times to the second; without the date when the whole report is one day (the
+    /// overview gives it).
+    fn start_time(&self, t: Ts) -> String {
+        let day = |t: Ts| datetime(t).get(..10).map(str::to_string);
+        match self.span() {
+            (Some(f), Some(l)) if day(f) == day(l) => clock(t),
+            _ => datetime(t),
+        }
+    }
+
+    fn sessions_table(&self, opts: &TableOptions, out: &mut String) {
+        let mut header = vec![
+            "id",
+            "proto",
+            "client → server",
+            "start",
+            "TLS",
+            "activity",
+            "state",
+        ];
+        if self.several {
+            header.push("capture");
+        }
+        let mut t = new_table(opts, &header);
+        let ep_width = self
+            .sessions
+            .iter()
+            .map(|(s, _)| {
+                s.client
+                    .to_string()
+                    .len()
+                    .max(s.server.to_string().len() + 2)
+            })
+            .max()
+            .unwrap_or(0);
+        keep_width(&mut t, 2, ep_width);
+        for (s, mechanisms) in &self.sessions {
+            let tls = match s.tls {
+                Tls::None if s.starttls_offered => colored("none (offered)", Color::Yellow, opts),
+                Tls::None => Cell::new("none"),
+                Tls::Starttls => Cell::new("STARTTLS"),
+                Tls::Implicit => Cell::new("implicit"),
+            };
+            let mut row = vec![
+                Cell::new(&s.id),
+                Cell::new(s.protocol.name().to_uppercase()),
+                Cell::new(format!("{}\n→ {}", s.client, s.server)),
+                Cell::new(self.start_time(s.start)),
+                tls,
+                Cell::new(session_summary(s, mechanisms)),
+                Cell::new(session_state(s)),
+            ];
+            if self.several {
+                row.push(Cell::new(cell(&s.capture, 40)));
+            }
+            add(&mut t, row, 3);
+        }
+        let _ = writeln!(out, "Sessions\n{t}");
+        self.more(self.sessions.len(), self.sessions_total, "sessions", out);
+        out.push('\n');
+    }
+
+    fn credentials_table(&self, opts: &TableOptions, out: &mut String) {
+        // Narrow: without the server (the session table has it).
+        let dropped: &[usize] = if narrow(opts) { &[1] } else { &[] };
+        let mut t = new_table(
+            opts,
+            &without(
+                vec![
+                    "session",
+                    "server",
+                    "mechanism",
+                    "username",
+                    "secret",
+                    "result",
+                    "count",
+                    "frame",
+                ],
+                dropped,
+            ),
+        );
+        let shown: Vec<&CredentialGroup> = self
+            .credentials
+            .groups
+            .iter()
+            .take(self.limit.unwrap_or(usize::MAX))
+            .collect();
+        if dropped.is_empty() {
+            let server_width = shown
+                .iter()
+                .map(|g| g.first.server.to_string().len())
+                .max()
+                .unwrap_or(0);
+            keep_width(&mut t, 1, server_width);
+        }
+        for g in &shown {
+            let c = &g.first;
+            let secret = c
+                .password
+                .as_deref()
+                .or(c.token.as_deref())
+                .or(c.hash.as_deref())
+                .unwrap_or("-");
+            let result = match c.success {
+                Some(true) => colored("accepted", Color::Green, opts),
+                Some(false) => colored("rejected", Color::Red, opts),
+                None => colored("no reply", Color::Yellow, opts),
+            };
+            let (session, frame) = if g.count == 1 {
+                (c.session.clone(), c.frame.to_string())
+            } else {
+                (
+                    format!("{} … {}", c.session, g.last_session),
+                    format!("{} … {}", c.frame, g.last_frame),
+                )
+            };
+            let row = vec![
+                Cell::new(session),
+                Cell::new(c.server.to_string()),
+                Cell::new(cell(&c.mechanism, 16)),
+                Cell::new(cell(c.username.as_deref().unwrap_or("-"), 48)),
+                Cell::new(cell(secret, 40)),
+                result,
+                right(g.count),
+                right(frame),
+            ];
+            add(&mut t, without(row, dropped), 2);
+        }
+        let _ = writeln!(out, "Credentials\n{t}");
+        let groups = self.credentials.groups.len() as u64;
+        self.more(shown.len(), groups, "distinct credentials", out);
+        if self.credentials.ungrouped > 0 {
+            let _ = writeln!(
+                out,
+                "… and {} more attempts beyond {} distinct credentials; pcapmail creds --all lists every attempt",
+                self.credentials.ungrouped, MAX_CREDENTIAL_GROUPS
+            );
+        }
+        out.push('\n');
+    }
+
+    fn messages_table(&self, opts: &TableOptions, out: &mut String) {
+        // Narrow: without the direction (the protocol tells) and the recipients.
+        let dropped: &[usize] = if narrow(opts) { &[1, 3] } else { &[] };
+        let mut t = new_table(
+            opts,
+            &without(
+                vec!["id", "dir", "from", "to", "subject", "size", "attachments"],
+                dropped,
+            ),
+        );
+        for m in &self.messages {
+            add(&mut t, without(message_row(m), dropped), 2);
+        }
+        let _ = writeln!(out, "Messages\n{t}");
+        self.more(self.messages.len(), self.messages_total, "messages", out);
+        out.push('\n');
+    }
+
+    fn findings_table(&self, opts: &TableOptions, out: &mut String) {
+        if self.findings.is_empty() {
+            return;
+        }
+        let mut t = new_table(opts, &["session", "finding", "detail"]);
+        for (id, f) in &self.findings {
+            let color = if f.code.starts_with("cleartext") {
+                Color::Red
+            } else {
+                Color::Yellow
+            };
+            add(
+                &mut t,
+                vec![
+                    Cell::new(id),
+                    colored(cell(&f.code, 32), color, opts),
+                    Cell::new(cell(&f.detail, 100)),
+                ],
+                2,
+            );
+        }
+        let _ = writeln!(out, "Findings\n{t}");
+        self.more(self.findings.len(), self.findings_total, "findings", out);
+        out.push('\n');
+    }
+
+    fn warnings_list(&self, out: &mut String) {
+        let mut any = false;
+        for c in &self.captures {
+            for w in &c.warnings {
+                if !any {
+                    out.push_str("Warnings\n");
+                    any = true;
+                }
+                let at = w
+                    .offset
+                    .map(|o| format!(" at offset {o}"))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "  {}{}: {}", escape(&c.path), at, escape(&w.message));
+            }
+        }
+        if any {
+            out.push('\n');
+        }
+    }
+}
+
+impl Default for TableSink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sink for TableSink {
+    fn session(&mut self, r: SessionRecord) -> std::io::Result<()> {
+        let SessionRecord {
+            mut session,
+            credentials,
+            messages,
+        } = r;
+        self.sessions_total += 1;
+        *self.by_protocol.entry(session.protocol).or_default() += 1;
+        if session.tls != Tls::None {
+            self.tls_sessions += 1;
+        }
+        for c in &credentials {
+            self.credentials_total += 1;
+            if c.success == Some(true) {
+                self.credentials_accepted += 1;
+            }
+            self.credentials.add(c, &session.capture, Some(session.tls));
+        }
+        for f in &session.findings {
+            self.findings_total += 1;
+            if self.room(self.findings.len()) {
+                self.findings.push((session.id.clone(), f.clone()));
+            }
+        }
+        for mut m in messages {
+            self.messages_total += 1;
+            if self.room(self.messages.len()) {
+                m.data = None;
+                for a in &mut m.attachments {
+                    a.data = None;
+                }
+                self.messages.push(m);
+            }
+        }
+        if self.room(self.sessions.len()) {
+            let mut mechanisms: Vec<&str> = Vec::new();
+            for c in &credentials {
+                if !mechanisms.contains(&c.mechanism.as_str()) {
+                    mechanisms.push(&c.mechanism);
+                }
+            }
+            let mechanisms = cell(&mechanisms.join(", "), 24);
+            session.dialogue = Vec::new();
+            self.sessions.push((session, mechanisms));
+        }
+        Ok(())
+    }
+    fn capture(&mut self, info: &CaptureInfo) -> std::io::Result<()> {
+        self.captures.push(info.clone());
+        Ok(())
+    }
+    fn failure(&mut self, f: &CaptureFailure) -> std::io::Result<()> {
+        self.failures.push(f.clone());
+        Ok(())
+    }
 }
 
 /// What happened in a session, in a few words.
-fn session_summary(s: &Session, report: &Report) -> String {
+fn session_summary(s: &Session, mechanisms: &str) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let mut mechanisms: Vec<&str> = Vec::new();
-    for c in report.credentials.iter().filter(|c| c.session == s.id) {
-        if !mechanisms.contains(&c.mechanism.as_str()) {
-            mechanisms.push(&c.mechanism);
-        }
-    }
-    let mechanisms = cell(&mechanisms.join(", "), 24);
     match &s.detail {
         ProtocolDetail::Smtp(d) => {
             if let Some(h) = &d.helo {
@@ -242,7 +708,7 @@ fn session_summary(s: &Session, report: &Report) -> String {
                 .transactions
                 .iter()
                 .filter(|t| t.message.is_some())
-                .count();
+                .count() as u64;
             let refused = d
                 .transactions
                 .iter()
@@ -258,7 +724,7 @@ fn session_summary(s: &Session, report: &Report) -> String {
         }
         ProtocolDetail::Pop3(d) => {
             if !mechanisms.is_empty() {
-                parts.push(mechanisms);
+                parts.push(mechanisms.to_string());
             }
             if let Some((n, o)) = d.stat {
                 parts.push(format!("STAT {n} ({})", bytes_h(o)));
@@ -289,123 +755,9 @@ fn session_state(s: &Session) -> String {
         format!("cut ({})", escape(&s.close))
     };
     if s.gaps > 0 {
-        let _ = write!(state, ", {}", plural(s.gaps as usize, "gap", "gaps"));
+        let _ = write!(state, ", {}", plural(s.gaps, "gap", "gaps"));
     }
     state
-}
-
-/// Start times to the second; without the date when the whole report is one day (the
-/// overview gives it).
-fn start_time(t: Ts, report: &Report) -> String {
-    let day = |t: Ts| datetime(t).get(..10).map(str::to_string);
-    let first = report.captures.iter().filter_map(|c| c.first).min();
-    let last = report.captures.iter().filter_map(|c| c.last).max();
-    match (first, last) {
-        (Some(f), Some(l)) if day(f) == day(l) => clock(t),
-        _ => datetime(t),
-    }
-}
-
-fn sessions_table(report: &Report, opts: &TableOptions, out: &mut String) {
-    let mut t = new_table(
-        opts,
-        &[
-            "id",
-            "proto",
-            "client → server",
-            "start",
-            "TLS",
-            "activity",
-            "state",
-        ],
-    );
-    let ep_width = report
-        .sessions
-        .iter()
-        .map(|s| {
-            s.client
-                .to_string()
-                .len()
-                .max(s.server.to_string().len() + 2)
-        })
-        .max()
-        .unwrap_or(0);
-    keep_width(&mut t, 2, ep_width);
-    for s in &report.sessions {
-        let tls = match s.tls {
-            Tls::None if s.starttls_offered => colored("none (offered)", Color::Yellow, opts),
-            Tls::None => Cell::new("none"),
-            Tls::Starttls => Cell::new("STARTTLS"),
-            Tls::Implicit => Cell::new("implicit"),
-        };
-        add(
-            &mut t,
-            vec![
-                Cell::new(&s.id),
-                Cell::new(s.protocol.name().to_uppercase()),
-                Cell::new(format!("{}\n→ {}", s.client, s.server)),
-                Cell::new(start_time(s.start, report)),
-                tls,
-                Cell::new(session_summary(s, report)),
-                Cell::new(session_state(s)),
-            ],
-            3,
-        );
-    }
-    let _ = writeln!(out, "Sessions\n{t}\n");
-}
-
-fn credentials_table(report: &Report, opts: &TableOptions, out: &mut String) {
-    // Narrow: without the server (the session table has it).
-    let dropped: &[usize] = if narrow(opts) { &[1] } else { &[] };
-    let mut t = new_table(
-        opts,
-        &without(
-            vec![
-                "session",
-                "server",
-                "mechanism",
-                "username",
-                "secret",
-                "result",
-                "frame",
-            ],
-            dropped,
-        ),
-    );
-    if dropped.is_empty() {
-        let server_width = report
-            .credentials
-            .iter()
-            .map(|c| c.server.to_string().len())
-            .max()
-            .unwrap_or(0);
-        keep_width(&mut t, 1, server_width);
-    }
-    for c in &report.credentials {
-        let secret = c
-            .password
-            .as_deref()
-            .or(c.token.as_deref())
-            .or(c.hash.as_deref())
-            .unwrap_or("-");
-        let result = match c.success {
-            Some(true) => colored("accepted", Color::Green, opts),
-            Some(false) => colored("rejected", Color::Red, opts),
-            None => colored("no reply", Color::Yellow, opts),
-        };
-        let row = vec![
-            Cell::new(&c.session),
-            Cell::new(c.server.to_string()),
-            Cell::new(cell(&c.mechanism, 16)),
-            Cell::new(cell(c.username.as_deref().unwrap_or("-"), 32)),
-            Cell::new(cell(secret, 40)),
-            result,
-            right(c.frame),
-        ];
-        add(&mut t, without(row, dropped), 2);
-    }
-    let _ = writeln!(out, "Credentials\n{t}\n");
 }
 
 fn message_row(m: &Message) -> Vec<Cell> {
@@ -449,89 +801,32 @@ fn message_row(m: &Message) -> Vec<Cell> {
     ]
 }
 
-fn messages_table(report: &Report, opts: &TableOptions, out: &mut String) {
-    // Narrow: without the direction (the protocol tells) and the recipients.
-    let dropped: &[usize] = if narrow(opts) { &[1, 3] } else { &[] };
-    let mut t = new_table(
-        opts,
-        &without(
-            vec!["id", "dir", "from", "to", "subject", "size", "attachments"],
-            dropped,
-        ),
-    );
-    for m in &report.messages {
-        add(&mut t, without(message_row(m), dropped), 2);
-    }
-    let _ = writeln!(out, "Messages\n{t}\n");
-}
-
-fn findings_table(report: &Report, opts: &TableOptions, out: &mut String) {
-    let mut t = new_table(opts, &["session", "finding", "detail"]);
-    let mut any = false;
-    for s in &report.sessions {
-        for f in &s.findings {
-            any = true;
-            let color = if f.code.starts_with("cleartext") {
-                Color::Red
-            } else {
-                Color::Yellow
-            };
-            add(
-                &mut t,
-                vec![
-                    Cell::new(&s.id),
-                    colored(cell(&f.code, 32), color, opts),
-                    Cell::new(cell(&f.detail, 100)),
-                ],
-                2,
-            );
-        }
-    }
-    if any {
-        let _ = writeln!(out, "Findings\n{t}\n");
-    }
-}
-
-fn warnings_list(report: &Report, out: &mut String) {
-    let mut any = false;
-    for c in &report.captures {
-        for w in &c.warnings {
-            if !any {
-                out.push_str("Warnings\n");
-                any = true;
-            }
-            let at = w
-                .offset
-                .map(|o| format!(" at offset {o}"))
-                .unwrap_or_default();
-            let _ = writeln!(out, "  {}{}: {}", escape(&c.path), at, escape(&w.message));
-        }
-    }
-    if any {
-        out.push('\n');
-    }
-}
-
-/// Renders the whole analyze report.
+/// Renders a whole report (every row): the convenience for a report collected in memory.
 pub fn render(report: &Report, opts: &TableOptions) -> String {
-    let mut out = String::new();
-    overview(report, &mut out);
-    if report.sessions.is_empty() {
-        out.push_str("No SMTP or POP3 session was found.\n\n");
-    } else {
-        sessions_table(report, opts, &mut out);
+    let mut sink = TableSink::with_limit(None);
+    sink.several_captures(report.captures.len() > 1);
+    feed(&mut sink, report);
+    sink.render(opts)
+}
+
+/// Feeds a collected report to a sink, session by session.
+pub fn feed<S: Sink>(sink: &mut S, report: &Report) {
+    let mut creds: HashMap<&str, Vec<Credential>> = HashMap::new();
+    for c in &report.credentials {
+        creds.entry(c.session.as_str()).or_default().push(c.clone());
     }
-    if !report.credentials.is_empty() {
-        credentials_table(report, opts, &mut out);
+    let mut msgs: HashMap<&str, Vec<Message>> = HashMap::new();
+    for m in &report.messages {
+        msgs.entry(m.session.as_str()).or_default().push(m.clone());
     }
-    if !report.messages.is_empty() {
-        messages_table(report, opts, &mut out);
+    for s in &report.sessions {
+        let _ = sink.session(SessionRecord {
+            session: s.clone(),
+            credentials: creds.remove(s.id.as_str()).unwrap_or_default(),
+            messages: msgs.remove(s.id.as_str()).unwrap_or_default(),
+        });
     }
-    findings_table(report, opts, &mut out);
-    warnings_list(report, &mut out);
-    // One trailing newline.
-    while out.ends_with("\n\n") {
-        out.pop();
+    for c in &report.captures {
+        let _ = sink.capture(c);
     }
-    out
 }

@@ -365,6 +365,18 @@ pub fn write_json<W: Write>(
     sessions: &[&Session],
     opts: &TranscriptOptions,
 ) -> io::Result<()> {
+    write_json_inner(out, report, sessions, opts, false)
+}
+
+/// The document, or (`per_session`) only the sessions as array elements, each preceded by
+/// a newline and indented for the `sessions` member (comma-separated).
+fn write_json_inner<W: Write>(
+    out: &mut W,
+    report: &Report,
+    sessions: &[&Session],
+    opts: &TranscriptOptions,
+    per_session: bool,
+) -> io::Result<()> {
     let messages = messages_by_id(report);
     let doc = Document {
         schema: TRANSCRIPT_SCHEMA,
@@ -417,6 +429,17 @@ pub fn write_json<W: Write>(
             })
             .collect(),
     };
+    if per_session {
+        for (i, one) in doc.sessions.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            let text = serde_json::to_string_pretty(one)?;
+            out.write_all(b"\n    ")?;
+            out.write_all(text.replace('\n', "\n    ").as_bytes())?;
+        }
+        return Ok(());
+    }
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     out.write_all(b"\n")
 }
@@ -450,5 +473,132 @@ mod tests {
         assert_eq!(t.payload(p, Side::Server, "+OK logged in"), None);
         assert_eq!(t.payload(p, Side::Client, "STAT"), None);
         assert_eq!(decode_payload("AGEAYg==").unwrap(), "\"\\x00a\\x00b\"");
+    }
+}
+
+/// The output of a [`TranscriptSink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscriptFormat {
+    Text,
+    Json,
+}
+
+/// Transcripts as a sink: each selected session's dialogue is written when the session
+/// ends (text: flushed at once; JSON: one document whose `sessions` array grows).
+pub struct TranscriptSink<W: Write> {
+    out: W,
+    format: TranscriptFormat,
+    opts: TranscriptOptions,
+    /// Only these ids (all when empty).
+    ids: Vec<String>,
+    seen: Vec<bool>,
+    written: u64,
+    /// Every session id seen, for the message about unknown ids (bounded).
+    known: Vec<String>,
+}
+
+/// Session ids remembered to tell the user which exist.
+const MAX_KNOWN: usize = 50;
+
+impl<W: Write> TranscriptSink<W> {
+    pub fn new(
+        out: W,
+        format: TranscriptFormat,
+        opts: TranscriptOptions,
+        ids: Vec<String>,
+    ) -> Self {
+        let seen = vec![false; ids.len()];
+        TranscriptSink {
+            out,
+            format,
+            opts,
+            ids,
+            seen,
+            written: 0,
+            known: Vec::new(),
+        }
+    }
+
+    /// Ends the output; returns the ids asked for that no session had, and some ids that
+    /// exist (at most 50).
+    pub fn finish(mut self) -> io::Result<(Vec<String>, Vec<String>)> {
+        if self.format == TranscriptFormat::Json {
+            if self.written == 0 {
+                self.write_json_head()?;
+                self.out.write_all(b"[]")?;
+            } else {
+                self.out.write_all(b"\n  ]")?;
+            }
+            self.out.write_all(b"\n}\n")?;
+        }
+        self.out.flush()?;
+        let unknown = self
+            .ids
+            .iter()
+            .zip(&self.seen)
+            .filter(|(_, s)| !**s)
+            .map(|(id, _)| id.clone())
+            .collect();
+        Ok((unknown, self.known))
+    }
+
+    fn write_json_head(&mut self) -> io::Result<()> {
+        #[derive(Serialize)]
+        struct Head {
+            schema: &'static str,
+            tool: Tool,
+        }
+        let head = serde_json::to_string_pretty(&Head {
+            schema: TRANSCRIPT_SCHEMA,
+            tool: Tool::default(),
+        })?;
+        self.out.write_all(head[..head.len() - 2].as_bytes())?;
+        self.out.write_all(b",\n  \"sessions\": ")
+    }
+}
+
+impl<W: Write> crate::sink::Sink for TranscriptSink<W> {
+    fn session(&mut self, r: crate::sink::SessionRecord) -> io::Result<()> {
+        if self.known.len() < MAX_KNOWN {
+            self.known.push(r.session.id.clone());
+        }
+        if !self.ids.is_empty() {
+            match self.ids.iter().position(|id| *id == r.session.id) {
+                Some(i) => self.seen[i] = true,
+                None => return Ok(()),
+            }
+        }
+        let report = Report {
+            schema: crate::model::SCHEMA,
+            tool: Tool::default(),
+            captures: Vec::new(),
+            sessions: vec![r.session],
+            credentials: Vec::new(),
+            messages: r.messages,
+        };
+        let sessions: Vec<&Session> = report.sessions.iter().collect();
+        match self.format {
+            TranscriptFormat::Text => {
+                if self.written > 0 {
+                    self.out.write_all(b"\n")?;
+                }
+                self.out
+                    .write_all(render_text(&report, &sessions, &self.opts).as_bytes())?;
+            }
+            TranscriptFormat::Json => {
+                if self.written == 0 {
+                    self.write_json_head()?;
+                    self.out.write_all(b"[")?;
+                } else {
+                    self.out.write_all(b",")?;
+                }
+                write_json_inner(&mut self.out, &report, &sessions, &self.opts, true)?;
+            }
+        }
+        self.written += 1;
+        self.out.flush()
+    }
+    fn capture(&mut self, _info: &crate::model::CaptureInfo) -> io::Result<()> {
+        Ok(())
     }
 }

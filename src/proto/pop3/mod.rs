@@ -605,6 +605,7 @@ impl Pop3Dissector {
                 verb: verb.to_string(),
                 arg,
                 frame: meta.frame,
+                capture: None,
                 time: meta.ts,
                 reply: None,
             });

@@ -655,6 +655,7 @@ impl State {
             verb: verb.to_string(),
             arg,
             frame: meta.frame,
+            capture: None,
             time: meta.ts,
             reply: None,
         });

@@ -1,0 +1,699 @@
+//! One run over one or more captures, streaming: each session leaves for the sink as soon
+//! as its connection has ended and no earlier-ending connection can still appear.
+//!
+//! Order and ids: a finished connection carries the moment it ended
+//! ([`crate::flow::ConnStats::order`], the capture clock and frame of the packet that ended
+//! it). Sessions are released in that order (ties by first frame, then ports) once every
+//! flow table has seen the capture up to that moment, and numbered in release order. The
+//! order is therefore the same whether one table sees every packet or several worker
+//! tables each see a share: the output bytes do not depend on `--threads`.
+
+use super::{split, Config, Finished, MailHandler, INTERRUPT_CHECK_EVERY, PROGRESS_EVERY};
+use crate::capture::{CaptureError, CaptureReader, LinkType};
+use crate::community::{community_id, TCP};
+use crate::decode::{Decoded, Decoder};
+use crate::flow::FlowTable;
+use crate::model::{CaptureInfo, Counters, ProtocolDetail, Session, Tls, Ts, Warning};
+use crate::proto::ChunkMeta;
+use crate::sink::{CaptureFailure, SessionRecord, Sink};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+use std::io;
+use std::path::Path;
+
+/// With `--merge`, frame numbers carry their file's index above this bit, so every record
+/// can name its real file and frame. 2^40 frames per file is far beyond any capture.
+pub(super) const FILE_SHIFT: u32 = 40;
+const FRAME_MASK: u64 = (1 << FILE_SHIFT) - 1;
+
+/// The position of a finished connection in the output order.
+pub(super) type OrderKey = (i64, u64, u64, u16, u16);
+
+/// A release mark: every connection that ends at or before it has been reported by the
+/// flow table(s) that saw it.
+pub(super) type Mark = (i64, u64);
+
+/// The mark after the end of input.
+pub(super) const END_MARK: Mark = (i64::MAX, u64::MAX);
+
+pub(super) fn order_key(f: &Finished) -> OrderKey {
+    (
+        f.stats.order.0,
+        f.stats.order.1,
+        f.info.first_frame,
+        f.info.client.port,
+        f.info.server.port,
+    )
+}
+
+struct Keyed(OrderKey, Finished);
+
+impl PartialEq for Keyed {
+    fn eq(&self, o: &Self) -> bool {
+        self.0 == o.0
+    }
+}
+impl Eq for Keyed {}
+impl PartialOrd for Keyed {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Keyed {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&o.0)
+    }
+}
+
+/// Finished connections waiting until no earlier one can still appear. It holds only the
+/// connections that ended since the slowest table's last mark: a handful.
+#[derive(Default)]
+pub(super) struct Reorder {
+    heap: BinaryHeap<Reverse<Keyed>>,
+}
+
+impl Reorder {
+    pub(super) fn push(&mut self, f: Finished) {
+        self.heap.push(Reverse(Keyed(order_key(&f), f)));
+    }
+
+    /// The next connection that ended at or before `mark`, in order.
+    pub(super) fn pop_upto(&mut self, mark: Mark) -> Option<Finished> {
+        let top = self.heap.peek()?;
+        if (top.0 .0 .0, top.0 .0 .1) <= mark {
+            self.heap.pop().map(|Reverse(Keyed(_, f))| f)
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+/// One packet of the run's input, with its (possibly file-tagged) frame number.
+pub(super) struct Pkt<'a> {
+    pub frame: u64,
+    pub ts: Ts,
+    pub link_type: LinkType,
+    pub data: &'a [u8],
+}
+
+/// The packets of one run: one file, or several merged by timestamp.
+pub(super) trait PacketSource {
+    fn next_pkt(&mut self) -> Option<Pkt<'_>>;
+    /// Tells `progress(file index, bytes read)` where reading stands.
+    fn report_progress(&self, progress: &(dyn Fn(usize, u64) + Sync));
+}
+
+/// One file.
+struct Single<'r> {
+    reader: &'r mut CaptureReader,
+    index: usize,
+}
+
+impl PacketSource for Single<'_> {
+    #[inline]
+    fn next_pkt(&mut self) -> Option<Pkt<'_>> {
+        let p = self.reader.next_packet()?;
+        Some(Pkt {
+            frame: p.frame,
+            ts: p.ts,
+            link_type: p.link_type,
+            data: p.data,
+        })
+    }
+    fn report_progress(&self, progress: &(dyn Fn(usize, u64) + Sync)) {
+        progress(self.index, self.reader.summary().file_bytes);
+    }
+}
+
+/// The next packet of one of the merged files, copied out of its reader (the readers'
+/// windows move on when read); the buffer is reused.
+struct Head {
+    ts: Ts,
+    frame: u64,
+    link_type: LinkType,
+    data: Vec<u8>,
+    live: bool,
+}
+
+/// Several files read as one capture in timestamp order (like mergecap): ties go to the
+/// file given first, so the order is deterministic.
+struct Merged<'r> {
+    readers: Vec<(usize, &'r mut CaptureReader)>,
+    heads: Vec<Head>,
+    /// The head handed out last, to be refilled on the next call.
+    taken: Option<usize>,
+    started: bool,
+}
+
+impl Merged<'_> {
+    fn refill(&mut self, i: usize) {
+        let h = &mut self.heads[i];
+        match self.readers[i].1.next_packet() {
+            Some(p) => {
+                h.ts = p.ts;
+                h.frame = p.frame;
+                h.link_type = p.link_type;
+                h.data.clear();
+                h.data.extend_from_slice(p.data);
+                h.live = true;
+            }
+            None => h.live = false,
+        }
+    }
+}
+
+impl PacketSource for Merged<'_> {
+    fn next_pkt(&mut self) -> Option<Pkt<'_>> {
+        if !self.started {
+            self.started = true;
+            for i in 0..self.readers.len() {
+                self.refill(i);
+            }
+        } else if let Some(i) = self.taken.take() {
+            self.refill(i);
+        }
+        let mut best: Option<usize> = None;
+        for (i, h) in self.heads.iter().enumerate() {
+            if h.live && best.is_none_or(|b| h.ts < self.heads[b].ts) {
+                best = Some(i);
+            }
+        }
+        let i = best?;
+        self.taken = Some(i);
+        let h = &self.heads[i];
+        Some(Pkt {
+            frame: ((self.readers[i].0 as u64) << FILE_SHIFT) | h.frame,
+            ts: h.ts,
+            link_type: h.link_type,
+            data: &h.data,
+        })
+    }
+    fn report_progress(&self, progress: &(dyn Fn(usize, u64) + Sync)) {
+        for (i, r) in &self.readers {
+            progress(*i, r.summary().file_bytes);
+        }
+    }
+}
+
+/// A capture that could not be read at all.
+#[derive(Debug)]
+pub struct Failure {
+    pub path: String,
+    pub error: CaptureError,
+}
+
+/// How a run went.
+#[derive(Debug, Default)]
+pub struct RunOutcome {
+    /// Captures that could not be read at all (also given to the sink).
+    pub failures: Vec<Failure>,
+    /// Sessions handed to the sink.
+    pub sessions: u64,
+    /// The run was interrupted (see [`Config::interrupt`]).
+    pub interrupted: bool,
+}
+
+/// What the emitter needs of the run's files.
+struct Files {
+    /// Display path per file index (of `paths`).
+    paths: Vec<String>,
+    /// Frames carry the file index (`--merge`).
+    tagged: bool,
+}
+
+impl Files {
+    fn split(&self, frame: u64) -> (usize, u64) {
+        if self.tagged {
+            ((frame >> FILE_SHIFT) as usize, frame & FRAME_MASK)
+        } else {
+            (usize::MAX, frame)
+        }
+    }
+}
+
+/// Numbers finished connections, builds their records and hands them to the sink.
+struct Emitter<'s, S: Sink + ?Sized> {
+    sink: &'s mut S,
+    next_id: u64,
+    /// Per-file counters collected from sessions (dissector counters), by file index.
+    counters: Vec<Counters>,
+    /// The first error of the sink: the run stops.
+    error: Option<io::Error>,
+}
+
+impl<S: Sink + ?Sized> Emitter<'_, S> {
+    fn emit(&mut self, f: Finished, files: &Files, file: usize) {
+        if self.error.is_some() {
+            return;
+        }
+        let id = format!("s{}", self.next_id);
+        self.next_id += 1;
+        let (file_of_first, _) = files.split(f.info.first_frame);
+        let file = if files.tagged { file_of_first } else { file };
+        let rec = build_record(f, id, files, file, &mut self.counters[file]);
+        if let Err(e) = self.sink.session(rec) {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// Reads the captures and streams every session to `sink`, each capture's summary after
+/// its sessions. Without `merge`, files are read one after the other (each split across
+/// `cfg.threads` workers) and session ids continue from file to file; with `merge`, all
+/// files are read as one capture in timestamp order. `progress(file index, bytes read)` is
+/// called now and then. Stops early when the sink fails (the error is returned) or the run
+/// is interrupted.
+pub fn run<S: Sink + ?Sized>(
+    paths: &[&Path],
+    cfg: &Config,
+    merge: bool,
+    sink: &mut S,
+    progress: &(dyn Fn(usize, u64) + Sync),
+) -> io::Result<RunOutcome> {
+    let mut outcome = RunOutcome::default();
+    let mut em = Emitter {
+        sink,
+        next_id: 1,
+        counters: vec![Counters::new(); paths.len()],
+        error: None,
+    };
+    let display: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    if merge && paths.len() > 1 {
+        let mut readers = Vec::new();
+        for (i, p) in paths.iter().enumerate() {
+            match CaptureReader::open(p) {
+                Ok(r) => readers.push((i, r)),
+                Err(error) => fail(&mut em, &mut outcome, &display[i], error),
+            }
+        }
+        if em.error.is_none() && !readers.is_empty() {
+            let files = Files {
+                paths: display.clone(),
+                tagged: true,
+            };
+            let n = readers.len();
+            let mut merged = Merged {
+                heads: (0..n)
+                    .map(|_| Head {
+                        ts: Ts(0),
+                        frame: 0,
+                        link_type: LinkType(0),
+                        data: Vec::new(),
+                        live: false,
+                    })
+                    .collect(),
+                readers: readers.iter_mut().map(|(i, r)| (*i, r)).collect(),
+                taken: None,
+                started: false,
+            };
+            let res = read_source(&mut merged, cfg, &files, 0, &mut em, progress);
+            merged.report_progress(progress);
+            drop(merged);
+            outcome.interrupted |= res.interrupted_at.is_some();
+            // Run-wide counters (decoder, flow table) go with the first file read.
+            let mut run_counters = Some(res);
+            for (i, r) in readers {
+                let extra = run_counters.take();
+                let info = capture_info(r, &display[i], extra, &em.counters[i]);
+                if em.error.is_none() {
+                    if let Err(e) = em.sink.capture(&info) {
+                        em.error = Some(e);
+                    }
+                }
+            }
+        }
+    } else {
+        let files = Files {
+            paths: display.clone(),
+            tagged: false,
+        };
+        for (i, p) in paths.iter().enumerate() {
+            if em.error.is_some() || cfg.interrupted() {
+                break;
+            }
+            let mut reader = match CaptureReader::open(p) {
+                Ok(r) => r,
+                Err(error) => {
+                    fail(&mut em, &mut outcome, &display[i], error);
+                    continue;
+                }
+            };
+            let mut single = Single {
+                reader: &mut reader,
+                index: i,
+            };
+            let res = read_source(&mut single, cfg, &files, i, &mut em, progress);
+            single.report_progress(progress);
+            outcome.interrupted |= res.interrupted_at.is_some();
+            let info = capture_info(reader, &display[i], Some(res), &em.counters[i]);
+            if em.error.is_none() {
+                if let Err(e) = em.sink.capture(&info) {
+                    em.error = Some(e);
+                }
+            }
+        }
+    }
+    outcome.sessions = em.next_id - 1;
+    match em.error {
+        Some(e) => Err(e),
+        None => Ok(outcome),
+    }
+}
+
+fn fail<S: Sink + ?Sized>(
+    em: &mut Emitter<'_, S>,
+    outcome: &mut RunOutcome,
+    path: &str,
+    error: CaptureError,
+) {
+    if em.error.is_none() {
+        let f = CaptureFailure {
+            path: path.to_string(),
+            error: error.to_string(),
+        };
+        if let Err(e) = em.sink.failure(&f) {
+            em.error = Some(e);
+        }
+    }
+    outcome.failures.push(Failure {
+        path: path.to_string(),
+        error,
+    });
+}
+
+/// What reading one packet source left besides the sessions.
+pub(super) struct SourceResult {
+    pub interrupted_at: Option<u64>,
+    pub not_mail: u64,
+    pub flow_counters: Vec<(&'static str, u64)>,
+    pub decode_counters: Vec<(&'static str, u64)>,
+    pub unsupported: BTreeSet<LinkType>,
+}
+
+fn read_source<S: Sink + ?Sized>(
+    src: &mut dyn PacketSource,
+    cfg: &Config,
+    files: &Files,
+    file: usize,
+    em: &mut Emitter<'_, S>,
+    progress: &(dyn Fn(usize, u64) + Sync),
+) -> SourceResult {
+    let mut decoder = Decoder::new(cfg.decode);
+    let mut unsupported = BTreeSet::new();
+    let mut interrupted_at = None;
+    let threads = cfg.threads.max(1);
+    let mut emit = |f: Finished| {
+        em.emit(f, files, file);
+        em.error.is_none()
+    };
+    let (not_mail, flow_counters) = if threads > 1 {
+        split::run(
+            src,
+            &mut decoder,
+            &mut unsupported,
+            cfg,
+            threads,
+            progress,
+            &mut interrupted_at,
+            &mut emit,
+        )
+    } else {
+        let handler = MailHandler {
+            cfg,
+            finished: Vec::new(),
+            not_mail: 0,
+            ignored: None,
+        };
+        let mut table = FlowTable::new(cfg.flow.clone(), handler);
+        let mut reorder = Reorder::default();
+        let mut now = i64::MIN;
+        let mut count: u64 = 0;
+        let mut stop = false;
+        while let Some(pkt) = src.next_pkt() {
+            count += 1;
+            if count % INTERRUPT_CHECK_EVERY == 0 && cfg.interrupted() {
+                interrupted_at = Some(pkt.frame & FRAME_MASK);
+                break;
+            }
+            let meta = ChunkMeta {
+                frame: pkt.frame,
+                ts: pkt.ts,
+            };
+            match decoder.decode(pkt.link_type, pkt.data, pkt.ts) {
+                Decoded::Tcp(seg) => {
+                    now = now.max(pkt.ts.0);
+                    table.packet(&seg, meta);
+                    let done = &mut table.handler_mut().finished;
+                    if !done.is_empty() || reorder.len() > 0 {
+                        for f in done.drain(..) {
+                            reorder.push(f);
+                        }
+                        while let Some(f) = reorder.pop_upto((now, pkt.frame)) {
+                            if !emit(f) {
+                                stop = true;
+                            }
+                        }
+                    }
+                }
+                Decoded::UnsupportedLink(lt) => {
+                    unsupported.insert(lt);
+                }
+                _ => {}
+            }
+            if stop {
+                break;
+            }
+            if count % PROGRESS_EVERY == 0 {
+                src.report_progress(progress);
+            }
+        }
+        let (mut handler, flow_stats) = table.finish();
+        for f in handler.finished.drain(..) {
+            reorder.push(f);
+        }
+        while let Some(f) = reorder.pop_upto(END_MARK) {
+            if !stop && !emit(f) {
+                stop = true;
+            }
+        }
+        (handler.not_mail, flow_stats.counters())
+    };
+    SourceResult {
+        interrupted_at,
+        not_mail,
+        flow_counters,
+        decode_counters: decoder.counters().pairs().to_vec(),
+        unsupported,
+    }
+}
+
+/// The summary of one capture file once read.
+fn capture_info(
+    reader: CaptureReader,
+    display: &str,
+    run: Option<SourceResult>,
+    session_counters: &Counters,
+) -> CaptureInfo {
+    let summary = reader.into_summary();
+    let mut counters = session_counters.clone();
+    let mut warnings = summary.warnings.clone();
+    if let Some(run) = run {
+        for (k, v) in run.decode_counters {
+            if v != 0 {
+                counters.insert(format!("decode.{k}"), v);
+            }
+        }
+        for (k, v) in run.flow_counters {
+            if v != 0 {
+                counters.insert(format!("flow.{k}"), v);
+            }
+        }
+        if run.not_mail != 0 {
+            counters.insert("sessions.not_mail".into(), run.not_mail);
+        }
+        if let Some(frame) = run.interrupted_at {
+            warnings.push(Warning {
+                offset: None,
+                frame: Some(frame),
+                message: "interrupted: the report covers the packets read before this frame".into(),
+            });
+        }
+        // One warning per link type, up to a few: a crafted pcapng can declare thousands.
+        const LISTED: usize = 8;
+        for lt in run.unsupported.iter().take(LISTED) {
+            warnings.push(Warning {
+                offset: None,
+                frame: None,
+                message: format!(
+                    "unsupported link type {} ({}): its packets were skipped",
+                    lt.name(),
+                    lt.0
+                ),
+            });
+        }
+        if run.unsupported.len() > LISTED {
+            warnings.push(Warning {
+                offset: None,
+                frame: None,
+                message: format!(
+                    "{} more unsupported link types: their packets were skipped",
+                    run.unsupported.len() - LISTED
+                ),
+            });
+        }
+    }
+    for (k, v) in summary.counters() {
+        if v != 0 {
+            counters.insert(format!("capture.{k}"), v);
+        }
+    }
+    CaptureInfo {
+        path: display.to_string(),
+        format: summary.format.name().to_string(),
+        gzip: summary.gzip,
+        link_types: summary.link_types.iter().map(|l| l.name()).collect(),
+        packets: summary.packets,
+        bytes: summary.bytes,
+        first: summary.first,
+        last: summary.last,
+        warnings,
+        counters,
+    }
+}
+
+/// Builds a finished connection's record with id `id`. `file` is the index of its capture.
+fn build_record(
+    f: Finished,
+    id: String,
+    files: &Files,
+    file: usize,
+    counters: &mut Counters,
+) -> SessionRecord {
+    let Finished {
+        info,
+        stats,
+        protocol,
+        output,
+    } = f;
+    output.add_counters(protocol, counters);
+    let capture = files.paths[file].clone();
+    let mut anomalies = output.anomalies;
+    let conflicts = stats.client.overlap_conflicts + stats.server.overlap_conflicts;
+    if conflicts > 0 {
+        // First arrival wins in reassembly; the differing copies are worth knowing about.
+        anomalies.push(format!("tcp-overlap-conflict ({conflicts})"));
+    }
+    let mut detail = output.detail;
+    // Message ids: the dissectors refer to messages by their index.
+    let msg_ids: Vec<String> = (0..output.messages.len())
+        .map(|i| format!("{id}-m{}", i + 1))
+        .collect();
+    if let ProtocolDetail::Smtp(smtp) = &mut detail {
+        for t in &mut smtp.transactions {
+            t.message = t
+                .message
+                .as_deref()
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| msg_ids.get(i).cloned());
+        }
+    }
+    let mut dialogue = output.dialogue;
+    for e in &mut dialogue {
+        if let crate::model::DialogueEvent::Body { message, .. } = &mut e.event {
+            *message = message
+                .as_deref()
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| msg_ids.get(i).cloned());
+        }
+    }
+    let start = info.first_ts;
+    let end = stats.last_ts.max(start);
+    let session = Session {
+        id: id.clone(),
+        protocol,
+        community_id: community_id(&info.client, &info.server, TCP),
+        client: info.client,
+        server: info.server,
+        start,
+        end,
+        tls: output.tls,
+        complete: output.complete,
+        gaps: stats.client.gaps + stats.server.gaps,
+        gap_bytes: stats.client.gap_bytes + stats.server.gap_bytes,
+        capture,
+        first_frame: info.first_frame,
+        last_frame: stats.last_frame,
+        bytes_client: stats.client.payload_bytes,
+        bytes_server: stats.server.payload_bytes,
+        starttls_offered: output.starttls_offered,
+        banner: output.banner,
+        close: stats.end.name().to_string(),
+        detail,
+        commands: output.commands,
+        findings: output.findings,
+        truncated: output.truncated,
+        anomalies,
+        dialogue,
+    };
+    let mut credentials = output.credentials;
+    for c in &mut credentials {
+        c.session = id.clone();
+        c.client = info.client;
+        c.server = info.server;
+        c.encrypted = session.tls == Tls::Implicit;
+    }
+    let mut messages = output.messages;
+    for (m, mid) in messages.iter_mut().zip(msg_ids) {
+        m.id = mid;
+        m.session = id.clone();
+    }
+    let mut rec = SessionRecord {
+        session,
+        credentials,
+        messages,
+    };
+    if files.tagged {
+        untag_frames(&mut rec, files, file);
+    }
+    rec
+}
+
+/// `--merge`: frame numbers back to their file's numbering; a credential, message or
+/// command from another file than the session's first names its file.
+fn untag_frames(rec: &mut SessionRecord, files: &Files, file: usize) {
+    let plain = |f: &mut u64| *f &= FRAME_MASK;
+    let other = |f: u64| -> Option<String> {
+        let (i, _) = files.split(f);
+        (i != file).then(|| files.paths.get(i).cloned()).flatten()
+    };
+    let s = &mut rec.session;
+    plain(&mut s.first_frame);
+    plain(&mut s.last_frame);
+    for c in &mut s.commands {
+        c.capture = other(c.frame);
+        plain(&mut c.frame);
+        if let Some(r) = &mut c.reply {
+            plain(&mut r.frame);
+        }
+    }
+    if let ProtocolDetail::Smtp(d) = &mut s.detail {
+        for t in &mut d.transactions {
+            plain(&mut t.frame);
+        }
+    }
+    for e in &mut s.dialogue {
+        plain(&mut e.frame);
+    }
+    for c in &mut rec.credentials {
+        c.capture = other(c.frame);
+        plain(&mut c.frame);
+    }
+    for m in &mut rec.messages {
+        m.capture = other(m.frame);
+        plain(&mut m.frame);
+    }
+}
