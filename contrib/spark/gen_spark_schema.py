@@ -23,7 +23,8 @@ Rules (JSON Schema -> Spark SQL):
   number's text in a string field)
 - the session's `if/then/else` (SMTP / POP3 details) -> the union of both sides' fields
 - `$ref` to `#/$defs/...` is followed.
-Fields the job adds to every record: `group` (the capture group the record came from, which
+Fields the contract fixes that the JSON Schema does not list yet (CONTRACT_FIELDS below:
+the session's `community_id`) are added. Fields the job adds to every record: `group` (the capture group the record came from, which
 with the record's ids makes them unique in the whole output); on captures: `error` (why a
 file could not be read) and `exit_status`.
 """
@@ -31,6 +32,16 @@ import json
 import sys
 
 RECORD_TYPES = ("capture", "session", "credential", "message")
+
+# Fields the contract (shared/docs/CONTRACT.md) fixes and pcapmail writes, but that
+# schema/pcapmail-1.schema.json does not list yet; once it does, the schema's own
+# definition is used (a field is never added twice).
+CONTRACT_FIELDS = {
+    "capture": [],
+    "session": [("community_id", "string")],
+    "credential": [],
+    "message": [],
+}
 
 # Added by the Spark job (not by pcapmail): see the module doc.
 JOB_FIELDS = {
@@ -153,7 +164,7 @@ def spark_schemas(schema):
     conv = Converter(schema)
     out = {}
     for rt in RECORD_TYPES:
-        out[rt] = conv.struct(conv.properties(conv.defs[rt]), rt, JOB_FIELDS[rt])
+        out[rt] = conv.struct(conv.properties(conv.defs[rt]), rt, CONTRACT_FIELDS[rt] + JOB_FIELDS[rt])
     return out
 
 
