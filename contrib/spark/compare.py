@@ -161,8 +161,11 @@ def main():
     for key, members, _ in merged:
         local[key], secs = run_local(a.pcapmail, members, a.threads, feats, ["--merge"])
         local_secs += secs
-    # pcapmail has no record for a file it could not read; the job writes one with `error`
-    local_caps = {norm_path(r.get("path")) for recs in local.values() for r in recs if r["type"] == "capture"}
+    # A file pcapmail could not read: a capture record with `error` (newer pcapmail) or no
+    # capture record at all (older); the job writes one with `error` in both cases.
+    local_caps = {norm_path(r.get("path")) for recs in local.values() for r in recs
+                  if r["type"] == "capture" and "error" not in r}
+    local = {g: [r for r in recs if not (r["type"] == "capture" and "error" in r)] for g, recs in local.items()}
     spark = read_parquet(a.spark_out)
     failed = [r for recs in spark.values() for r in recs if r["type"] == "capture" and "error" in r]
     failed_paths = {norm_path(r.get("path")) for r in failed}

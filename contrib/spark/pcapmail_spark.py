@@ -41,9 +41,10 @@ replaces the rules: files whose full path (as listed) R matches are grouped by R
 `key` (or its first group, or the whole match); other files are alone. `--no-group`: every
 file alone. A file that no rule matches is a group of one.
 
-Failed files: a file that pcapmail could not read (or a group whose run failed or timed out)
-becomes a capture record with `error` (standard error's last lines) and `exit_status`; the
-job goes on and exits 0. Records written before a failure are kept.
+Failed files: a file that pcapmail could not read becomes a capture record with `error`
+(pcapmail writes it since --files-from; with an older binary the job writes it from standard
+error's last lines); a failed copy, a crashed or timed-out run likewise, with `exit_status`.
+The job goes on and exits 0. Records written before a failure are kept.
 
 Files that are not local (any scheme but `file:`) are copied to the executor's local
 directory first, in 8 MiB chunks (bounded memory), with pyarrow.fs when it is installed on
@@ -316,6 +317,8 @@ def run_group(group, opts, specs):
                         if rec.get("path") in names:
                             rec["path"] = names[rec["path"]]
                         seen_captures.add(rec.get("path"))
+                        if rec.get("error") is not None:  # newer pcapmail: a file it could not read
+                            task["failed_files"] += 1
                     elif rtype == "session" and rec.get("capture") in names:
                         rec["capture"] = names[rec["capture"]]
                     rec["group"] = key
