@@ -292,8 +292,14 @@ def run_group(group, opts, specs):
                                     stdout=subprocess.PIPE, stderr=errf, bufsize=1 << 16,
                                     start_new_session=True)
             if stdin_data is not None:
-                proc.stdin.write(stdin_data)
-                proc.stdin.close()
+                # in a thread: a long list must not block while pcapmail's output fills its pipe
+                def feed():
+                    try:
+                        proc.stdin.write(stdin_data)
+                        proc.stdin.close()
+                    except OSError:
+                        pass
+                threading.Thread(target=feed, daemon=True).start()
             timer = None
             if opts["timeout"]:
                 def on_timeout():
