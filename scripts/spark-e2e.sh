@@ -151,7 +151,11 @@ head -n -1 "$out/compare.txt" >&2
 import json, sys, glob
 import pyarrow.parquet as pq
 path, t0, t1, sp = sys.argv[1:]
-s = json.loads(open(path).read().strip().splitlines()[-1])
+lines = open(path).read().strip().split("\n")
+try:
+    s = json.loads(lines[-1])
+except ValueError:
+    sys.exit("spark-e2e: FAILED: the comparison did not finish (see above)")
 tasks = pq.read_table(sp + "/parquet/tasks").to_pylist()
 rss = max((t["max_rss_kb"] or 0) for t in tasks) / 1024
 print(f"spark-e2e: {'EQUAL' if s['equal'] else 'DIFFERENT'}: {s['files']} files in {s['groups']} tasks, "

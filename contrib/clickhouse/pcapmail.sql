@@ -11,7 +11,9 @@
 -- e.g. a command's reply that was not seen, becomes the type's default: an empty tuple).
 -- Every field of the JSON Schema has a column (contrib/tests checks it and loads the
 -- sample records with unknown fields refused). Fields added by the Spark job: group, and
--- error / exit_status on captures. community_id is there for pcapmail versions that write it.
+-- error / exit_status on captures. community_id (sessions) and, with --merge, capture
+-- (commands, credentials, messages: the file of `frame` when it is not the session's) are
+-- written by pcapmail but not yet listed in the JSON Schema.
 --
 -- Join credentials and messages to their session on (capture run, session id):
 -- ids are unique within one pcapmail run (or one Spark group: `group`), so a store that
@@ -59,7 +61,8 @@ CREATE TABLE IF NOT EXISTS pcapmail.sessions
     `banner`           Nullable(String),
     `close`            LowCardinality(String),
     `commands`         Array(Tuple(
-                           verb String, arg String, frame UInt64, time DateTime64(9, 'UTC'),
+                           verb String, arg String, frame UInt64, capture Nullable(String),
+                           time DateTime64(9, 'UTC'),
                            reply Tuple(code String, enhanced Nullable(String), text String,
                                        frame UInt64, time DateTime64(9, 'UTC')))),
     `findings`         Array(Tuple(code LowCardinality(String), detail String)),
@@ -105,6 +108,7 @@ CREATE TABLE IF NOT EXISTS pcapmail.credentials
     `reply`       Nullable(String),
     `time`        DateTime64(9, 'UTC'),
     `frame`       UInt64,
+    `capture`     Nullable(String),
     `encrypted`   Bool,
     `undecodable` Array(String),
     `group`       String DEFAULT ''
@@ -131,6 +135,7 @@ CREATE TABLE IF NOT EXISTS pcapmail.messages
     `attachments` Array(Tuple(filename Nullable(String), content_type String, size UInt64,
                               sha256 FixedString(64))),
     `frame`       UInt64,
+    `capture`     Nullable(String),
     `time`        DateTime64(9, 'UTC'),
     `truncated`   Array(String),
     `group`       String DEFAULT ''

@@ -135,7 +135,9 @@ def run_local(binary, files, threads, feats, extra=()):
     if p.returncode not in (0, 1):
         sys.exit(f"local run failed ({p.returncode}): {p.stderr[-2000:]}")
     # a field written as null and a field left out are the same to a Parquet table
-    return [strip_none(json.loads(l)) for l in p.stdout.splitlines() if l.strip()], secs
+    # split on "\n" only: str.splitlines() also splits on U+2028, U+0085 ..., which JSON
+    # strings may hold unescaped (a decoded subject)
+    return [strip_none(json.loads(l)) for l in p.stdout.split("\n") if l.strip()], secs
 
 
 def main():

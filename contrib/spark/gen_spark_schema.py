@@ -24,7 +24,8 @@ Rules (JSON Schema -> Spark SQL):
 - the session's `if/then/else` (SMTP / POP3 details) -> the union of both sides' fields
 - `$ref` to `#/$defs/...` is followed.
 Fields the contract fixes that the JSON Schema does not list yet (CONTRACT_FIELDS below:
-the session's `community_id`) are added. Fields the job adds to every record: `group` (the capture group the record came from, which
+the session's `community_id`; with --merge, `capture` on commands, credentials and
+messages) are added. Fields the job adds to every record: `group` (the capture group the record came from, which
 with the record's ids makes them unique in the whole output); on captures: `error` (why a
 file could not be read) and `exit_status`.
 """
@@ -34,13 +35,14 @@ import sys
 RECORD_TYPES = ("capture", "session", "credential", "message")
 
 # Fields the contract (shared/docs/CONTRACT.md) fixes and pcapmail writes, but that
-# schema/pcapmail-1.schema.json does not list yet; once it does, the schema's own
-# definition is used (a field is never added twice).
+# schema/pcapmail-1.schema.json does not list yet, by $defs name; once the schema lists
+# one, its own definition is used (a field is never added twice).
 CONTRACT_FIELDS = {
-    "capture": [],
-    "session": [("community_id", "string")],
-    "credential": [],
-    "message": [],
+    "session": {"community_id": {"type": "string"}},
+    # with --merge: the capture file of `frame` when it is not the session's
+    "command": {"capture": {"type": "string"}},
+    "credential": {"capture": {"type": "string"}},
+    "message": {"capture": {"type": "string"}},
 }
 
 # Added by the Spark job (not by pcapmail): see the module doc.
@@ -160,11 +162,20 @@ class Converter:
         return {"type": "struct", "fields": fields}
 
 
+def with_contract_fields(schema):
+    schema = json.loads(json.dumps(schema))
+    for name, fields in CONTRACT_FIELDS.items():
+        props = schema["$defs"][name].setdefault("properties", {})
+        for field, sub in fields.items():
+            props.setdefault(field, sub)
+    return schema
+
+
 def spark_schemas(schema):
-    conv = Converter(schema)
+    conv = Converter(with_contract_fields(schema))
     out = {}
     for rt in RECORD_TYPES:
-        out[rt] = conv.struct(conv.properties(conv.defs[rt]), rt, CONTRACT_FIELDS[rt] + JOB_FIELDS[rt])
+        out[rt] = conv.struct(conv.properties(conv.defs[rt]), rt, JOB_FIELDS[rt])
     return out
 
 
