@@ -162,6 +162,7 @@ print(f"spark-e2e: {'EQUAL' if s['equal'] else 'DIFFERENT'}: {s['files']} files 
       f"{s['captures']} captures ({s['failed_files']} failed), {s['sessions']} sessions, "
       f"{s['credentials']} credentials, {s['messages']} messages ({s['distinct_sha256']} distinct SHA-256); "
       f"spark {float(t1) - float(t0):.1f} s (submit to finish) vs local --threads {s['local_threads']} "
-      f"{s['local_seconds']:.1f} s; peak RSS per task {rss:.0f} MiB")
+      f"{s['local_seconds']:.1f} s; peak RSS per task {rss:.0f} MiB; "
+      f"{s.get('counter_diffs', 0)} capture counters differ (notes above, not compared)")
 PY
 exit $rc
