@@ -3,6 +3,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pcapmail::analysis::Config;
+use pcapmail::report::table::TableOptions;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Reads packet captures (pcap, pcapng, gzip; Ethernet, Linux cooked SLL/SLL2, raw IP...)
@@ -12,6 +14,70 @@ use std::path::PathBuf;
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    #[command(flatten)]
+    pub(crate) display: Display,
+}
+
+/// How tables are drawn, for every subcommand (like ripgrep's and fd's options).
+#[derive(Args, Clone, Copy)]
+pub(crate) struct Display {
+    /// Colour in tables: `auto` only on a terminal and without NO_COLOR.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
+    pub(crate) color: ColorChoice,
+    /// Table width in columns [default: the terminal's width; when standard output is not a
+    /// terminal, $COLUMNS if set, else unbounded].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..), global = true)]
+    pub(crate) width: Option<u16>,
+}
+
+/// When to colour tables.
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Display {
+    /// The table options for standard output as it is now (terminal or not) and the
+    /// environment (`NO_COLOR`, `COLUMNS`).
+    pub(crate) fn table_options(&self) -> TableOptions {
+        let tty = std::io::stdout().is_terminal();
+        let env = |k: &str| std::env::var(k).ok();
+        self.resolve(tty, terminal_width, env)
+    }
+
+    /// `table_options` with the terminal and the environment given, so it can be tested.
+    fn resolve(
+        &self,
+        tty: bool,
+        terminal_width: impl FnOnce() -> Option<u16>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> TableOptions {
+        let no_color = env("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && !no_color,
+        };
+        // A terminal's own width wins over COLUMNS (shells often leave a stale COLUMNS);
+        // when piped, COLUMNS lets `pcapmail analyze x | less` keep a chosen width.
+        let width = self.width.or_else(|| {
+            if tty {
+                terminal_width()
+            } else {
+                env("COLUMNS")
+                    .and_then(|c| c.trim().parse::<u16>().ok())
+                    .filter(|&w| w > 0)
+            }
+        });
+        TableOptions { width, color }
+    }
+}
+
+/// The width of the terminal on standard output, as comfy-table measures it.
+fn terminal_width() -> Option<u16> {
+    comfy_table::Table::new().width()
 }
 
 #[derive(Subcommand)]
@@ -37,6 +103,14 @@ pub(crate) enum Command {
     Extract(ExtractArgs),
     /// Show the reassembled dialogue of sessions, client and server lines marked.
     Transcript(TranscriptArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard
+    /// output, e.g. `pcapmail completions bash > ~/.local/share/bash-completion/completions/pcapmail`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output, e.g. `pcapmail man > pcapmail.1`.
+    Man,
 }
 
 #[derive(Args)]
@@ -122,13 +196,23 @@ pub(crate) struct Input {
     #[arg(long)]
     pub(crate) merge: bool,
     /// SMTP ports (comma separated).
-    #[arg(long, value_delimiter = ',', default_value = "25,587,2525")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "25,587,2525",
+        help_heading = "Input"
+    )]
     pub(crate) smtp_ports: Vec<u16>,
     /// POP3 ports (comma separated).
-    #[arg(long, value_delimiter = ',', default_value = "110")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "110",
+        help_heading = "Input"
+    )]
     pop3_ports: Vec<u16>,
     /// Do not recognise SMTP/POP3 by content on other ports.
-    #[arg(long)]
+    #[arg(long, help_heading = "Input")]
     pub(crate) no_detect: bool,
     /// Do not print warnings on standard error.
     #[arg(short, long)]
@@ -136,7 +220,7 @@ pub(crate) struct Input {
     /// Worker threads (default: the available cores; 1 when reading standard input, so
     /// that live records are not held back). Each file is split by connection across
     /// them. The output does not depend on it.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), help_heading = "Input")]
     pub(crate) threads: Option<u16>,
     #[command(flatten)]
     pub(crate) limits: Limits,
@@ -145,47 +229,46 @@ pub(crate) struct Input {
 /// Resource bounds against hostile captures. Every hit is counted in the capture's
 /// counters (JSON `captures[].counters`); unset options keep the library defaults.
 #[derive(Args)]
-#[command(next_help_heading = "Limits")]
 pub(crate) struct Limits {
     /// Connections tracked at once (live and recently closed); the least recently active
     /// is evicted first (about 0.9 KB each) [default: 250000; counter flow.evicted].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Limits")]
     pub(crate) max_connections: Option<usize>,
     /// Out-of-order bytes buffered per connection direction before a hole is given up
     /// as a gap [default: 4194304; counter flow.direction_limit_hits].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
     pub(crate) max_buffer: Option<usize>,
     /// Out-of-order bytes buffered over all connections [default: 268435456;
     /// counter flow.global_limit_hits].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
     pub(crate) max_buffer_total: Option<usize>,
     /// Bytes of one message kept in memory for MIME decoding; a larger message is hashed
     /// without keeping it [default: 67108864; counter message.limit.data].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
     pub(crate) max_message_memory: Option<usize>,
     /// Bytes of one protocol line buffered; longer lines are handled in pieces
     /// [default: 65536; counters smtp.limit.line, smtp.line_too_long].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
     pub(crate) max_line: Option<usize>,
     /// Commands listed per session [default: 10000 SMTP, 20000 POP3;
     /// counters smtp.limit.commands, pop3.limit.command].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Limits")]
     pub(crate) max_commands: Option<usize>,
     /// Recipients listed per SMTP transaction [default: 1000; counter smtp.limit.rcpt_to].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Limits")]
     pub(crate) max_recipients: Option<usize>,
     /// MIME containers (multipart bodies, embedded messages) per message, a bound on
     /// nesting depth; beyond, only the top-level headers are decoded [default: 64;
     /// counter mime.limit.depth].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Limits")]
     pub(crate) max_mime_depth: Option<usize>,
     /// MIME boundary delimiter lines per message; beyond, only the top-level headers are
     /// decoded [default: 10000; counter mime.limit.parts].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Limits")]
     pub(crate) max_mime_parts: Option<usize>,
     /// Bytes held by IP fragments awaiting reassembly [default: 16777216;
     /// counter decode.fragment_limit_drops].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
     pub(crate) max_fragment_bytes: Option<usize>,
 }
 
@@ -266,5 +349,79 @@ impl Input {
         };
         self.limits.apply(&mut c);
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn display(color: ColorChoice, width: Option<u16>) -> Display {
+        Display { color, width }
+    }
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn auto_colour_only_on_a_terminal_without_no_color() {
+        let d = display(ColorChoice::Auto, None);
+        assert!(d.resolve(true, || Some(80), env(&[])).color);
+        assert!(!d.resolve(false, || None, env(&[])).color);
+        assert!(
+            !d.resolve(true, || Some(80), env(&[("NO_COLOR", "1")]))
+                .color
+        );
+        let always = display(ColorChoice::Always, None);
+        assert!(
+            always
+                .resolve(false, || None, env(&[("NO_COLOR", "1")]))
+                .color
+        );
+        let never = display(ColorChoice::Never, None);
+        assert!(!never.resolve(true, || Some(80), env(&[])).color);
+    }
+
+    #[test]
+    fn width_from_option_terminal_or_columns_when_piped() {
+        let cols = [("COLUMNS", "132")];
+        let auto = display(ColorChoice::Auto, None);
+        assert_eq!(auto.resolve(true, || Some(80), env(&cols)).width, Some(80));
+        assert_eq!(auto.resolve(false, || None, env(&cols)).width, Some(132));
+        assert_eq!(auto.resolve(false, || None, env(&[])).width, None);
+        assert_eq!(
+            auto.resolve(false, || None, env(&[("COLUMNS", "x")])).width,
+            None
+        );
+        let fixed = display(ColorChoice::Auto, Some(100));
+        assert_eq!(
+            fixed.resolve(true, || Some(80), env(&cols)).width,
+            Some(100)
+        );
+        assert_eq!(fixed.resolve(false, || None, env(&cols)).width, Some(100));
+    }
+
+    #[test]
+    fn help_lists_output_options_before_limits() {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        let help = cmd
+            .find_subcommand_mut("creds")
+            .unwrap()
+            .render_help()
+            .to_string();
+        let at = |s: &str| {
+            help.find(s)
+                .unwrap_or_else(|| panic!("{s} missing:\n{help}"))
+        };
+        assert!(at("--hashcat") < at("Limits:"), "{help}");
+        assert!(at("--format") < at("Input:"), "{help}");
+        assert!(at("Input:") < at("Limits:"), "{help}");
+        assert!(at("Limits:") < at("--max-connections"), "{help}");
     }
 }

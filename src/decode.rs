@@ -275,7 +275,7 @@ fn decode_link<'a>(
             }
             ethertype(frag, c, be16(d, 0), &d[20..], ts)
         }
-        LinkType::RAW => raw_ip(frag, c, d, ts),
+        LinkType::RAW | LinkType::DLT_RAW | LinkType::DLT_RAW_OPENBSD => raw_ip(frag, c, d, ts),
         LinkType::IPV4 => ipv4(frag, c, d, ts),
         LinkType::IPV6 => ipv6(frag, c, d, ts),
         LinkType::NULL | LinkType::LOOP => {

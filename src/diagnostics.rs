@@ -3,6 +3,19 @@
 
 use pcapmail::analysis;
 use std::io;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// What to say before waiting on standard input when it is a terminal (a user who typed
+/// `pcapmail analyze -` would otherwise face a silent wait); None when no capture is `-` or
+/// standard input is a pipe or file.
+pub(crate) fn stdin_notice(captures: &[PathBuf], stdin_is_terminal: bool) -> Option<&'static str> {
+    (stdin_is_terminal && captures.iter().any(|p| p.as_os_str() == "-")).then_some(
+        "pcapmail: reading a capture from standard input, which is this terminal: pipe one in \
+         instead (e.g. `tcpdump -U -w - | pcapmail analyze -`); Ctrl-D ends the input, \
+         Ctrl-C stops",
+    )
+}
 
 /// A message about a capture that could not be read, with what to do about it.
 pub(crate) fn describe_failure(f: &analysis::Failure) -> String {
@@ -108,7 +121,18 @@ pub(crate) fn print_nothing_found(report: &pcapmail::model::Report, cfg: &analys
     }
     let packets: u64 = report.captures.iter().map(|c| c.packets).sum();
     if packets == 0 {
-        eprintln!("pcapmail: the capture holds no packets");
+        for c in &report.captures {
+            eprintln!(
+                "pcapmail: {}: the capture holds no packets (only its file header: the capture \
+                 was stopped before the first packet, or its filter matched nothing)",
+                pcapmail::text::escape(&c.path)
+            );
+        }
+        return;
+    }
+    // No mail is a clean result: the port hint is for a person at a terminal; a script
+    // reading stderr gets nothing from a clean run.
+    if !std::io::stderr().is_terminal() {
         return;
     }
     let list = |p: &[u16]| p.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
@@ -127,4 +151,18 @@ pub(crate) fn print_nothing_found(report: &pcapmail::model::Report, cfg: &analys
         list(&cfg.pop3_ports),
         list(&cfg.pop3s_ports),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdin_notice_only_for_dash_on_a_terminal() {
+        let dash = [PathBuf::from("a.pcap"), PathBuf::from("-")];
+        let file = [PathBuf::from("a.pcap")];
+        assert!(stdin_notice(&dash, true).is_some_and(|m| m.contains("standard input")));
+        assert_eq!(stdin_notice(&dash, false), None);
+        assert_eq!(stdin_notice(&file, true), None);
+    }
 }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod diagnostics;
+mod output;
 mod progress;
 
 use clap::Parser;
@@ -24,11 +25,13 @@ use std::sync::{Arc, OnceLock};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = DISPLAY.set(cli.display);
     match run(cli) {
         Ok(code) => code,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pcapmail: {e}");
+            // Reading errors are reported per capture; what is left is writing the output.
+            eprintln!("pcapmail: cannot write the output: {e}");
             ExitCode::from(1)
         }
     }
@@ -75,6 +78,16 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
             Ok(exit_code(&failures))
         }
         Command::Transcript(args) => run_transcript(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "pcapmail", &mut io::stdout().lock());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -159,6 +172,9 @@ fn drive(
         ..input.config()
     };
     let owned = input.paths()?;
+    if let Some(notice) = diagnostics::stdin_notice(&owned, io::stdin().is_terminal()) {
+        eprintln!("{notice}");
+    }
     let paths: Vec<&std::path::Path> = owned.iter().map(|p| p.as_path()).collect();
     let progress = Progress::new(&paths, !input.quiet && io::stderr().is_terminal());
     let mut redacting;
@@ -224,19 +240,22 @@ fn exit_code(failures: &[analysis::Failure]) -> ExitCode {
     }
 }
 
-/// Colour only on a terminal and without NO_COLOR; the terminal's width when there is one.
+/// The table options of this run (`--color`, `--width`, the terminal, NO_COLOR, COLUMNS).
+/// A process-wide value set once in `main`, so the subcommands need no extra argument.
 fn table_options() -> table::TableOptions {
-    let tty = io::stdout().is_terminal();
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    table::TableOptions {
-        width: if tty {
-            comfy_table::Table::new().width()
-        } else {
-            None
+    DISPLAY.get().map_or_else(
+        || {
+            cli::Display {
+                color: cli::ColorChoice::Auto,
+                width: None,
+            }
+            .table_options()
         },
-        color: tty && !no_color,
-    }
+        |d| d.table_options(),
+    )
 }
+
+static DISPLAY: OnceLock<cli::Display> = OnceLock::new();
 
 fn run_creds(args: CredsArgs) -> io::Result<ExitCode> {
     let keep = Keep {
@@ -254,63 +273,25 @@ fn run_creds(args: CredsArgs) -> io::Result<ExitCode> {
     let mut sink = creds::CredsSink::new(out, format, args.all, table_options())?;
     let failures = match &args.hashcat {
         Some(path) => {
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let file = match opts.open(path) {
-                Ok(f) => f,
-                Err(e) => {
-                    eprintln!("pcapmail: {}: {e}", path.display());
+            let mut hashcat = match output::HashcatSink::new(path) {
+                Ok(h) => h,
+                Err(message) => {
+                    eprintln!("pcapmail: {message}");
                     return Ok(ExitCode::from(1));
                 }
             };
-            let mut hashcat = Hashcat {
-                out: io::BufWriter::new(file),
-                seen: std::collections::HashSet::new(),
-            };
             let mut tee = pcapmail::sink::Tee(&mut hashcat, &mut sink);
             let f = drive(&args.input, keep, args.redact, &mut tee)?;
-            hashcat.out.flush()?;
+            if let Err(message) = hashcat.finish() {
+                eprintln!("pcapmail: {message}");
+                return Ok(ExitCode::from(1));
+            }
             f
         }
         None => drive(&args.input, keep, args.redact, &mut sink)?,
     };
     sink.finish()?;
     Ok(exit_code(&failures))
-}
-
-/// Writes the crackable lines (CRAM-MD5, APOP) as sessions end, each distinct line once.
-struct Hashcat<W: Write> {
-    out: W,
-    /// Lines written, by hash (a line is about 100 bytes: a million costs ~16 MB).
-    seen: std::collections::HashSet<u64>,
-}
-
-impl<W: Write> Sink for Hashcat<W> {
-    fn session(&mut self, r: SessionRecord) -> io::Result<()> {
-        for c in &r.credentials {
-            if let Some(h) = &c.hash {
-                if self.seen.insert(fxhash(h)) {
-                    writeln!(self.out, "{h}")?;
-                }
-            }
-        }
-        Ok(())
-    }
-    fn capture(&mut self, _info: &pcapmail::model::CaptureInfo) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A stable 64-bit hash of a line (dedup of hashcat lines).
-fn fxhash(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
@@ -323,11 +304,11 @@ fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
         Ok(s) => s,
         Err(e) => return Ok(extract_failed(e)),
     };
-    let failures = match drive(&args.input, keep, false, &mut sink) {
-        Ok(f) => f,
-        // The sink stopped the run: its own error says why (below).
-        Err(_) => Vec::new(),
-    };
+    // On an error the sink stopped the run; its own error says why (below).
+    let failures = drive(&args.input, keep, false, &mut sink).unwrap_or_default();
+    if sink.captures_read() == 0 && !failures.is_empty() {
+        return Ok(exit_code(&failures));
+    }
     match sink.finish() {
         Ok(outcome) => {
             if !args.input.quiet {
@@ -349,7 +330,7 @@ fn run_extract(args: ExtractArgs) -> io::Result<ExitCode> {
 }
 
 fn extract_failed(e: extract::ExtractError) -> ExitCode {
-    eprintln!("pcapmail: {}", pcapmail::text::escape(&e.to_string()));
+    eprintln!("pcapmail: {}", output::describe_extract_error(&e));
     match e {
         extract::ExtractError::Exists(_) => ExitCode::from(2),
         _ => ExitCode::from(1),

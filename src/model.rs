@@ -1,4 +1,4 @@
-//! The session model: plain data, serialised as the JSON document of CONTRACT.md.
+//! The session model: plain data, serialised as the JSON document of docs/JSON.md.
 //!
 //! Dissectors fill these types; reports only render them.
 
@@ -127,7 +127,9 @@ impl Side {
 /// An audit fact about a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// `cleartext-auth`, `starttls-offered-not-used`, `cleartext-mail`, ...
+    /// `cleartext-auth`, `starttls-offered-not-used`, `cleartext-mail`,
+    /// `starttls-not-negotiated` (STARTTLS/STLS was accepted, but the next bytes were not
+    /// a TLS record: the dialogue went on in clear and was parsed), ...
     pub code: String,
     pub detail: String,
 }
@@ -352,6 +354,11 @@ pub struct Attachment {
     /// The decoded content, for `extract`; not serialised.
     #[serde(skip)]
     pub data: Option<Arc<Vec<u8>>>,
+    /// For an attachment inside an attached message (`message/rfc822`, named or not): the
+    /// MIME part number (IMAP section numbering, e.g. `"2"` or `"2.3"`) of the innermost
+    /// attached message that holds it. Absent for the message's own attachments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// Decoded headers of a message.
@@ -362,7 +369,30 @@ pub struct Headers {
     pub from: Option<String>,
     pub to: Vec<String>,
     pub date: Option<String>,
+    /// Decoded `Cc` address entries, like `to`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
+    /// Decoded `Reply-To` address entries, joined with ", ".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// `In-Reply-To` as written (angle brackets kept, like `message_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
+    /// The sending program: `User-Agent`, else `X-Mailer` (RFC 2047 decoded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// `X-Originating-IP` as written (often in brackets), the client of a webmail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x_originating_ip: Option<String>,
+    /// The `Received` header values, unfolded and decoded, top (newest hop) first; at most
+    /// [`MAX_RECEIVED`] are kept: the path of the message through the mail servers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub received: Vec<String>,
 }
+
+/// `Received` headers kept per message; a longer chain (a mail loop, or a forged header
+/// block) keeps its first (newest) entries.
+pub const MAX_RECEIVED: usize = 32;
 
 /// Direction of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -400,7 +430,7 @@ pub struct Message {
     pub time: Ts,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,
-    /// The message bytes (as defined by CONTRACT.md), for `extract`; not serialised.
+    /// The message bytes (as docs/JSON.md defines them), for `extract`; not serialised.
     /// None when the message was larger than the in-memory bound.
     #[serde(skip)]
     pub data: Option<Arc<Vec<u8>>>,

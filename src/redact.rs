@@ -150,6 +150,36 @@ pub fn redact(report: &mut Report) {
     }
 }
 
+/// A sink that redacts each session record (as [`redact`] does a report) before passing it
+/// on. Secrets are searched for in the free text of their own session.
+pub struct RedactSink<S>(pub S);
+
+impl<S: crate::sink::Sink> crate::sink::Sink for RedactSink<S> {
+    fn session(&mut self, r: crate::sink::SessionRecord) -> std::io::Result<()> {
+        let mut report = Report {
+            schema: crate::model::SCHEMA,
+            tool: crate::model::Tool::default(),
+            captures: Vec::new(),
+            sessions: vec![r.session],
+            credentials: r.credentials,
+            messages: r.messages,
+        };
+        redact(&mut report);
+        let session = report.sessions.pop().expect("one session");
+        self.0.session(crate::sink::SessionRecord {
+            session,
+            credentials: report.credentials,
+            messages: report.messages,
+        })
+    }
+    fn capture(&mut self, info: &crate::model::CaptureInfo) -> std::io::Result<()> {
+        self.0.capture(info)
+    }
+    fn failure(&mut self, f: &crate::sink::CaptureFailure) -> std::io::Result<()> {
+        self.0.failure(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,35 +212,5 @@ mod tests {
         let mut s = "wrong password Ana-pw-1! rejected".to_string();
         scrub(&mut s, &["Ana-pw-1!".to_string()]);
         assert_eq!(s, "wrong password A***! rejected");
-    }
-}
-
-/// A sink that redacts each session record (as [`redact`] does a report) before passing it
-/// on. Secrets are searched for in the free text of their own session.
-pub struct RedactSink<S>(pub S);
-
-impl<S: crate::sink::Sink> crate::sink::Sink for RedactSink<S> {
-    fn session(&mut self, r: crate::sink::SessionRecord) -> std::io::Result<()> {
-        let mut report = Report {
-            schema: crate::model::SCHEMA,
-            tool: crate::model::Tool::default(),
-            captures: Vec::new(),
-            sessions: vec![r.session],
-            credentials: r.credentials,
-            messages: r.messages,
-        };
-        redact(&mut report);
-        let session = report.sessions.pop().expect("one session");
-        self.0.session(crate::sink::SessionRecord {
-            session,
-            credentials: report.credentials,
-            messages: report.messages,
-        })
-    }
-    fn capture(&mut self, info: &crate::model::CaptureInfo) -> std::io::Result<()> {
-        self.0.capture(info)
-    }
-    fn failure(&mut self, f: &crate::sink::CaptureFailure) -> std::io::Result<()> {
-        self.0.failure(f)
     }
 }

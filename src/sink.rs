@@ -112,3 +112,30 @@ impl<A: Sink, B: Sink> Sink for Tee<A, B> {
         self.1.failure(f)
     }
 }
+
+#[cfg(doc)]
+/// A sink of one's own, e.g. printing each credential as its session ends:
+/// ```
+/// use pcapmail::analysis::{run, Config};
+/// use pcapmail::sink::{SessionRecord, Sink};
+///
+/// struct Print(u64);
+/// impl Sink for Print {
+///     fn session(&mut self, r: SessionRecord) -> std::io::Result<()> {
+///         for c in &r.credentials {
+///             println!("{} {:?} {:?}", r.session.id, c.username, c.success);
+///             self.0 += 1;
+///         }
+///         Ok(())
+///     }
+///     fn capture(&mut self, _: &pcapmail::model::CaptureInfo) -> std::io::Result<()> {
+///         Ok(())
+///     }
+/// }
+///
+/// let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/smtp-auth-login.pcap");
+/// let mut sink = Print(0);
+/// run(&[path.as_path()], &Config::default(), false, &mut sink, &|_, _| {}).unwrap();
+/// assert_eq!(sink.0, 1);
+/// ```
+pub mod example {}

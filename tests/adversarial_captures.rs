@@ -37,7 +37,7 @@ fn syn_flood_is_bounded_by_max_connections() {
     cfg.flow.max_connections = 1000;
     let r = run(&p, &cfg);
     assert_eq!(counter(&r, "flow.connections"), n);
-    assert_eq!(counter(&r, "flow.peak_entries"), 1000);
+    assert_eq!(counter(&r, "flow.worker_peak_entries"), 1000);
     assert_eq!(counter(&r, "flow.evicted"), n - 1000);
     // SYNs alone are not mail: nothing reported, but all counted.
     assert!(r.sessions.is_empty());

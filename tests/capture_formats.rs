@@ -112,7 +112,7 @@ fn pcap_byte_orders_and_resolutions() {
                 assert_eq!(s.file_bytes, bytes.len() as u64);
                 assert_eq!(s.first, Some(ps[0].ts));
                 assert_eq!(s.last, Some(ps[2].ts));
-                assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+                assert!(damage(&s.warnings).is_empty(), "{:?}", s.warnings);
             }
         }
     }
@@ -182,7 +182,7 @@ fn pcapng_sections_interfaces_and_blocks() {
             assert_eq!(s.file_bytes, bytes.len() as u64);
             assert_eq!(s.first, Some(Ts::from_parts(105, 500_000_000)));
             assert_eq!(s.last, Some(Ts::from_parts(1_700_000_002, 500_000_000)));
-            assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+            assert!(damage(&s.warnings).is_empty(), "{:?}", s.warnings);
         }
     }
 }
@@ -199,7 +199,7 @@ fn streaming_grows_its_window_for_a_large_block() {
     assert_eq!(ps.len(), 2);
     assert_eq!(ps[1].data, b"after");
     assert_eq!(ps[1].frame, 2);
-    assert!(r.summary().warnings.is_empty());
+    assert!(damage(&r.summary().warnings).is_empty());
 }
 
 #[test]
@@ -221,7 +221,7 @@ fn gzip_file_via_open_and_multi_member() {
     let ps = read_all(&mut r);
     assert_eq!(ps.len(), 3);
     assert_eq!(ps[2].data, b"third!");
-    assert!(r.summary().warnings.is_empty());
+    assert!(damage(&r.summary().warnings).is_empty());
     std::fs::remove_file(&p).unwrap();
 
     // Same through from_read (standard input).
@@ -248,7 +248,7 @@ fn truncated_last_record_keeps_earlier_packets() {
     for mut r in [mem(cut), stream(cut, 11)] {
         let ps = read_all(&mut r);
         assert_eq!(ps.len(), 2);
-        let w = &r.summary().warnings;
+        let w = damage(&r.summary().warnings);
         assert_eq!(w.len(), 1, "{w:?}");
         assert_eq!(w[0].offset, Some(last_rec));
         assert_eq!(w[0].frame, Some(3));
@@ -263,8 +263,9 @@ fn truncated_last_record_keeps_earlier_packets() {
     let cut = &bytes[..last_rec as usize + 9];
     let mut r = mem(cut);
     assert_eq!(read_all(&mut r).len(), 2);
-    assert_eq!(r.summary().warnings[0].offset, Some(last_rec));
-    assert!(r.summary().warnings[0].message.contains("header"));
+    let w = damage(&r.summary().warnings);
+    assert_eq!(w[0].offset, Some(last_rec));
+    assert!(w[0].message.contains("header"));
 }
 
 #[test]
@@ -274,7 +275,12 @@ fn truncated_gzip_reports_the_read_error() {
     let mut r = stream(cut, 1024);
     let n = read_all(&mut r).len();
     assert!(n <= 3);
-    assert_eq!(r.summary().warnings.len(), 1, "{:?}", r.summary().warnings);
+    assert_eq!(
+        damage(&r.summary().warnings).len(),
+        1,
+        "{:?}",
+        r.summary().warnings
+    );
 }
 
 #[test]
@@ -450,4 +456,12 @@ fn reader_and_decoder_are_send() {
     fn is_send<T: Send>() {}
     is_send::<CaptureReader>();
     is_send::<pcapmail::decode::Decoder>();
+}
+
+/// The warnings about damage, without the one saying that packets were cut by the snap
+/// length (these captures have records shorter than on the wire on purpose).
+fn damage(ws: &[pcapmail::model::Warning]) -> Vec<&pcapmail::model::Warning> {
+    ws.iter()
+        .filter(|w| !w.message.contains("snap length"))
+        .collect()
 }

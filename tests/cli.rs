@@ -1,4 +1,4 @@
-//! The command line as users and scripts see it: exit codes of CONTRACT.md, error
+//! The command line as users and scripts see it: exit codes of docs/CLI.md, error
 //! messages, standard input, JSON output, damaged captures, port options.
 
 mod common;
@@ -92,7 +92,8 @@ fn jsonl_records_parse_one_by_one() {
         .collect();
     assert_eq!(
         types,
-        ["capture", "session", "credential", "message", "message"]
+        // Records leave as the session ends; the capture's summary once it is read.
+        ["session", "credential", "message", "message", "capture"]
     );
 }
 
@@ -202,4 +203,66 @@ fn table_report_lists_sessions_credentials_and_messages() {
     ] {
         assert!(text.contains(needle), "{needle} missing in\n{text}");
     }
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_clap_definition() {
+    let out = pcapmail(&["completions", "bash"]);
+    assert_eq!(out.status.code(), Some(0));
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        script.contains("analyze") && script.contains("--hashcat"),
+        "{script}"
+    );
+    let out = pcapmail(&["man"]);
+    assert_eq!(out.status.code(), Some(0));
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH"), "{page}");
+    assert!(page.contains("transcript"), "{page}");
+    assert_eq!(pcapmail(&["completions", "cmd.exe"]).status.code(), Some(2));
+}
+
+#[test]
+fn color_and_width_options_shape_the_piped_table() {
+    let f = sample("smtp-auth-fail-then-ok.pcap");
+    // The widest table line (the overview's free text is not fitted to the width).
+    let widest = |out: &Output| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(['┌', '│', '╞', '└']))
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap()
+    };
+    let run = |args: &[&str], columns: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pcapmail"));
+        cmd.args(args).env_remove("NO_COLOR").env_remove("COLUMNS");
+        if let Some(c) = columns {
+            cmd.env("COLUMNS", c);
+        }
+        cmd.output().unwrap()
+    };
+    let plain = run(&["analyze", &f], None);
+    assert!(!plain.stdout.contains(&0x1b));
+    assert!(widest(&plain) > 100, "unbounded when piped");
+    let coloured = run(&["analyze", "--color", "always", &f], None);
+    assert!(coloured.stdout.contains(&0x1b), "--color always is ignored");
+    let narrow = run(&["analyze", "--width", "80", &f], None);
+    assert!(
+        widest(&narrow) <= 80,
+        "{}",
+        String::from_utf8_lossy(&narrow.stdout)
+    );
+    let columns = run(&["creds", &f], Some("90"));
+    assert!(
+        widest(&columns) <= 90,
+        "{}",
+        String::from_utf8_lossy(&columns.stdout)
+    );
+    // The option wins over COLUMNS, and `--color never` over a forced colour elsewhere.
+    let both = run(
+        &["creds", "--width", "200", "--color", "never", &f],
+        Some("90"),
+    );
+    assert!(widest(&both) > 90 && !both.stdout.contains(&0x1b));
 }

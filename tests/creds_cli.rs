@@ -2,6 +2,8 @@
 //! hashcat lines (recomputed from the known passwords), the summary, and `--redact` in
 //! every output format (also on `analyze`).
 
+#[path = "../scripts/adversarial/captures.rs"]
+mod captures;
 mod common;
 
 use base64::Engine as _;
@@ -129,8 +131,9 @@ fn table_lists_every_credential_of_the_truth() {
     assert!(text.contains("Findings per server"));
 }
 
+/// Every attempt (`--all`): the truth lists attempts, not distinct credentials.
 fn creds_json(paths: &[String]) -> Value {
-    let mut args = vec!["creds", "--format", "json"];
+    let mut args = vec!["creds", "--format", "json", "--all"];
     args.extend(paths.iter().map(|s| s.as_str()));
     serde_json::from_str(&ok_stdout(&pcapmail(&args))).unwrap()
 }
@@ -277,7 +280,7 @@ fn findings_per_server() {
 fn jsonl_records_parse_one_by_one() {
     let paths = sample_paths();
     let doc = creds_json(&paths);
-    let mut args = vec!["creds", "--format", "jsonl"];
+    let mut args = vec!["creds", "--format", "jsonl", "--all"];
     args.extend(paths.iter().map(|s| s.as_str()));
     let text = ok_stdout(&pcapmail(&args));
     let records: Vec<Value> = text
@@ -348,7 +351,7 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
 fn csv_parses_and_matches_json() {
     let paths = sample_paths();
     let doc = creds_json(&paths);
-    let mut args = vec!["creds", "--format", "csv"];
+    let mut args = vec!["creds", "--format", "csv", "--all"];
     args.extend(paths.iter().map(|s| s.as_str()));
     let rows = parse_csv(&ok_stdout(&pcapmail(&args)));
     assert_eq!(rows[0], pcapmail::report::creds::CSV_COLUMNS);
@@ -382,12 +385,45 @@ fn csv_quotes_commas_quotes_and_newlines() {
     let mut out = Vec::new();
     pcapmail::report::creds::write_csv(&mut out, &report).unwrap();
     let text = String::from_utf8(out).unwrap();
-    assert!(!text.contains('\x1b'), "terminal escape written raw");
     let rows = parse_csv(&text);
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[1][8], tricky_user);
     assert_eq!(rows[1][9], tricky_pw);
-    assert_eq!(rows[2][15], "x\\x1b[2Jy");
+    assert_eq!(rows[2][15], "x\x1b[2Jy");
+}
+
+/// Issue 12, item 18: one rule for CSV, RFC 4180 quoting that keeps every byte. A password
+/// holding CR, LF, CRLF, ESC and other controls reads back from the CSV (through the
+/// binary, as a user gets it) equal to the JSON value.
+#[test]
+fn csv_password_with_cr_lf_esc_round_trips_equal_to_json() {
+    let pw = "a\rb\nc\r\nd\x1b[31me\x7f\u{9b}f\t\"g,";
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0user\0{pw}"));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("csv-controls.pcap");
+    let mut bytes = Vec::new();
+    {
+        let w = &mut bytes;
+        captures::pcap_header(w, 65535).unwrap();
+        let mut c = captures::Conn::open(w, 40100, 25).unwrap();
+        c.send(1, b"220 mx.example ESMTP\r\n").unwrap();
+        c.send(0, b"EHLO c\r\n").unwrap();
+        c.send(1, b"250-mx.example\r\n250 AUTH PLAIN\r\n").unwrap();
+        c.send(0, format!("AUTH PLAIN {plain}\r\n").as_bytes())
+            .unwrap();
+        c.send(1, b"235 2.7.0 ok\r\n").unwrap();
+        c.send(0, b"QUIT\r\n").unwrap();
+        c.send(1, b"221 bye\r\n").unwrap();
+        c.close().unwrap();
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let p = path.display().to_string();
+    let doc = creds_json(std::slice::from_ref(&p));
+    let json_pw = doc["credentials"][0]["password"].as_str().unwrap();
+    assert_eq!(json_pw, pw);
+    let rows = parse_csv(&ok_stdout(&pcapmail(&["creds", "--format", "csv", &p])));
+    assert_eq!(rows.len(), 2);
+    let col = rows[0].iter().position(|c| c == "password").unwrap();
+    assert_eq!(rows[1][col], json_pw);
 }
 
 fn truth_secret(file: &str) -> Value {
@@ -395,10 +431,11 @@ fn truth_secret(file: &str) -> Value {
 }
 
 #[test]
-fn hashcat_lines_recompute_from_the_known_passwords() {
+fn hashcat_files_per_mode_recompute_from_the_known_passwords() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("creds-hashcat");
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("hashes.txt");
+    let base = dir.join("hashes.txt");
     let files = [
         "smtp-cram-md5.pcap",
         "pop3-cram-md5.pcap",
@@ -410,7 +447,7 @@ fn hashcat_lines_recompute_from_the_known_passwords() {
         "--format".into(),
         "json".into(),
         "--hashcat".into(),
-        file.display().to_string(),
+        base.display().to_string(),
     ];
     args.extend(
         files
@@ -419,20 +456,36 @@ fn hashcat_lines_recompute_from_the_known_passwords() {
     );
     let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     let doc: Value = serde_json::from_str(&ok_stdout(&pcapmail(&args))).unwrap();
-    let text = std::fs::read_to_string(&file).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "hash file readable by others: {mode:o}");
-    }
+    // One file per mode, named FILE.<mode>, and nothing at FILE itself.
+    assert!(!base.exists());
+    let read = |suffix: &str| {
+        let p = dir.join(format!("hashes.txt.{suffix}"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{suffix} readable by others: {mode:o}");
+        }
+        std::fs::read_to_string(&p).unwrap()
+    };
+    let cram = read("10200");
+    let apop = read("20");
+    let index = read("index.tsv");
+    assert_eq!(cram.lines().count(), 2, "{cram}");
+    assert_eq!(apop.lines().count(), 1, "{apop}");
     let b64 = base64::engine::general_purpose::STANDARD;
-    for (line, f) in lines.iter().zip(files) {
+    let by_file = [
+        (&files[0], &cram, 0),
+        (&files[1], &cram, 1),
+        (&files[2], &apop, 0),
+    ];
+    for (f, text, n) in by_file {
         let t = truth_secret(f);
         let pw = t["password_for_cracking"].as_str().unwrap();
         let user = t["username"].as_str().unwrap();
+        // `hashcat --username`: the user name, a colon, the hash.
+        let (u, line) = text.lines().nth(n).unwrap().split_once(':').unwrap();
+        assert_eq!(u, user, "{f}");
         if let Some(rest) = line.strip_prefix("$cram_md5$") {
             assert_eq!(pcapmail::report::creds::hashcat_mode(line), Some(10200));
             let (chal, resp) = rest.split_once('$').unwrap();
@@ -452,13 +505,54 @@ fn hashcat_lines_recompute_from_the_known_passwords() {
             h.update(pw.as_bytes());
             assert_eq!(digest, hex::encode(h.finalize()), "{f}");
         }
-        // The same line is the credential's `hash` in the JSON.
-        assert!(doc["credentials"]
+        // The same hash is the credential's `hash` in the JSON, and the index row names its
+        // account, server, outcome, capture and frame.
+        let c = doc["credentials"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|c| c["hash"] == *line));
+            .find(|c| c["hash"] == *line)
+            .unwrap();
+        let row = format!(
+            "{}\t{user}\t{}:{}\taccepted\t{}\t{}\tyes",
+            pcapmail::report::creds::hashcat_mode(line).unwrap(),
+            c["server"]["ip"].as_str().unwrap(),
+            c["server"]["port"],
+            common::sample(f).display(),
+            c["frame"]
+        );
+        assert!(index.lines().any(|l| l == row), "{row} not in\n{index}");
     }
+    assert_eq!(
+        index.lines().next(),
+        Some(pcapmail::report::hashcat::INDEX_HEADER)
+    );
+    assert_eq!(index.lines().count(), 4, "{index}");
+}
+
+#[test]
+fn rejected_attempts_stay_out_of_the_hashcat_files_but_in_the_index() {
+    let path = common::sample("pop3-apop.pcap");
+    let (mut report, failures) = pcapmail::analysis::analyze(&[&path], &Default::default());
+    assert!(failures.is_empty());
+    let files = pcapmail::report::hashcat::hashcat_files(&report);
+    assert_eq!(files.modes.len(), 1);
+    report.credentials[0].success = Some(false);
+    report.credentials[0].username = Some("odd:user\n".into());
+    let files = pcapmail::report::hashcat::hashcat_files(&report);
+    assert!(files.modes.is_empty(), "{:?}", files.modes);
+    let row = files.index.lines().nth(1).unwrap();
+    let cols: Vec<&str> = row.split('\t').collect();
+    assert_eq!(cols[0], "20");
+    assert_eq!(
+        cols[1], "odd\\x3auser\\n",
+        "a colon or line break must not split fields"
+    );
+    assert_eq!((cols[3], cols[6]), ("rejected", "no"));
+    // Unknown outcome (no reply seen): written.
+    report.credentials[0].success = None;
+    let files = pcapmail::report::hashcat::hashcat_files(&report);
+    assert!(files.modes[&20].starts_with("odd\\x3auser\\n:"));
 }
 
 #[test]
@@ -576,4 +670,24 @@ fn redact_masks_commands_and_transcript_of_the_library_report() {
         .unwrap();
     assert_eq!(auth.arg, "PLAIN A***y");
     assert_eq!(report.credentials[1].password.as_deref(), Some("c***3"));
+}
+
+#[test]
+fn distinct_credentials_group_repeated_attempts_with_their_count() {
+    // Two sessions log in with the same AUTH PLAIN credential.
+    let path = common::sample("pop3-auth-plain.pcap").display().to_string();
+    let all = creds_json(std::slice::from_ref(&path));
+    assert_eq!(all["credentials"].as_array().unwrap().len(), 2);
+    let out = pcapmail(&["creds", "--format", "json", &path]);
+    let grouped: Value = serde_json::from_str(&ok_stdout(&out)).unwrap();
+    let creds = grouped["credentials"].as_array().unwrap();
+    assert_eq!(creds.len(), 1);
+    let (first, second) = (&all["credentials"][0], &all["credentials"][1]);
+    assert_eq!(creds[0]["count"], 2);
+    assert_eq!(creds[0]["password"], first["password"]);
+    assert_eq!(creds[0]["frame"], first["frame"]);
+    assert_eq!(creds[0]["last_frame"], second["frame"]);
+    assert_eq!(creds[0]["last_session"], second["session"]);
+    // The summary still counts every attempt.
+    assert_eq!(grouped["summary"], all["summary"]);
 }

@@ -466,3 +466,34 @@ fn decoder_never_panics_on_corrupt_frames() {
         c.tcp + c.not_tcp + c.non_ip + c.unsupported_link + c.malformed + c.truncated + c.fragments;
     assert_eq!(outcomes, c.frames);
 }
+
+/// Issue 12, item 15: DLT 12 (DLT_RAW on most BSDs and Linux) and 14 (DLT_RAW on OpenBSD)
+/// appear as link types in files written by some tools; libpcap and Wireshark read them as
+/// raw IP, exactly like LINKTYPE_RAW (101).
+#[test]
+fn dlt_12_and_14_read_like_raw() {
+    let payload = b"EHLO client.example\r\n";
+    for lt in [12u32, 14] {
+        for v6 in [false, true] {
+            let f = pcapgen::frame(Link::Raw, v6, payload);
+            let bytes = pcapgen::pcap(
+                lt,
+                false,
+                false,
+                &[Rec {
+                    sec: 10,
+                    frac: 5,
+                    data: &f,
+                    orig: None,
+                }],
+            );
+            let mut r = CaptureReader::from_bytes("t".into(), bytes).unwrap();
+            let mut dec = Decoder::new(DecodeLimits::default());
+            let p = r.next_packet().unwrap();
+            assert_eq!(p.link_type, LinkType(lt));
+            assert_eq!(p.link_type.name(), "RAW", "DLT {lt}");
+            let what = format!("DLT {lt} v6={v6}");
+            check_segment(dec.decode(p.link_type, p.data, p.ts), v6, payload, &what);
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! `pcapmail extract`: the written files carry exactly the bytes of CONTRACT.md (SHA-256
+//! `pcapmail extract`: the written files carry exactly the message bytes of docs/JSON.md (SHA-256
 //! checked against index.json and samples/truth.json), names stay inside DIR and are safe,
 //! a second run does not clobber, a planted symlink is never followed, and messages whose
 //! bytes were not kept are reported instead of written.
@@ -288,6 +288,7 @@ fn attachment(name: Option<&str>, data: &[u8]) -> Attachment {
         size: data.len() as u64,
         sha256: sha(data),
         data: Some(Arc::new(data.to_vec())),
+        container: None,
     }
 }
 
@@ -404,9 +405,9 @@ fn messages_whose_bytes_were_not_kept_are_reported_not_written() {
     assert_eq!(
         tree(&dir),
         BTreeSet::from([
-            "index.json".to_string(),
-            "s1-m1-attachments".to_string(),
-            "s1-m1-attachments/pattern.bin".to_string()
+            "20261125T131002Z_pop3_s1-m1_Large-message-for-POP3-RETR".to_string(),
+            "20261125T131002Z_pop3_s1-m1_Large-message-for-POP3-RETR/pattern.bin".to_string(),
+            "index.json".to_string()
         ])
     );
 
@@ -417,7 +418,19 @@ fn messages_whose_bytes_were_not_kept_are_reported_not_written() {
     let outcome = extract::extract(&report, &dir, &ExtractOptions::default()).unwrap();
     assert_eq!(outcome.messages_written, 0);
     assert_eq!(outcome.attachments_written, 3);
-    assert!(dir.join("s1-m1-attachments").join("report.bin").is_file());
+    // The folder is named like the message would have been.
+    let folder = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("an attachment folder");
+    assert!(folder
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains("_smtp_s1-m1"));
+    assert!(folder.join("report.bin").is_file());
 }
 
 #[test]

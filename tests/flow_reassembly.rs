@@ -639,3 +639,42 @@ fn stats_counters_are_named() {
     names.dedup();
     assert_eq!(names.len(), n);
 }
+
+/// Issue 12, item 14: an ACK that falls inside a hole (the receiver has the first part, so
+/// the rest will be retransmitted or was lost) does not split it: one hole is one gap event,
+/// reported when the hole is settled as a whole.
+#[test]
+fn one_hole_is_one_gap_even_with_an_ack_inside_it() {
+    let mut f = Feed::new(follow_all());
+    handshake(&mut f, CISN, SISN);
+    f.send(&seg(C, 1001, Some(5001), 0, b"aaaa")); // 4
+    let c = f.send(&seg(C, 1013, Some(5001), 0, b"cccc")); // 5 (1005..1013 lost)
+    f.send(&seg(S, 5001, Some(1009), 0, b"250 ok")); // 6: ack inside the hole
+    let e = f.send(&seg(S, 5007, Some(1017), 0, b"")); // 7: acks everything
+    let (h, st) = f.finish();
+    let rec = &h.done[0].2;
+    assert_eq!(rec.gaps(C), vec![8], "{:?}", rec.events);
+    assert_eq!(st.gaps, 1);
+    assert_eq!(rec.text(C), "aaaa[gap 8]cccc");
+    // Reported when the whole hole was acknowledged, with the frame of the data after it.
+    assert!(rec.events.contains(&Ev::Gap(C, 8, c)), "{:?}", rec.events);
+    let _ = e;
+}
+
+/// Issue 12, item 14: with the ACK inside the hole and the rest of the hole arriving later
+/// (a retransmission the capture saw), only the part the capture really lost is a gap.
+#[test]
+fn ack_inside_a_hole_waits_for_the_retransmission() {
+    let mut f = Feed::new(follow_all());
+    handshake(&mut f, CISN, SISN);
+    f.send(&seg(C, 1001, Some(5001), 0, b"aaaa")); // 4
+    f.send(&seg(C, 1013, Some(5001), 0, b"cccc")); // 5 (1005..1013 not seen yet)
+    f.send(&seg(S, 5001, Some(1009), 0, b"250 ok")); // 6: ack inside the hole
+    f.send(&seg(C, 1009, Some(5007), 0, b"bbbb")); // 7: retransmitted second half
+    f.send(&seg(S, 5007, Some(1017), 0, b"")); // 8: acks everything
+    let (h, st) = f.finish();
+    let rec = &h.done[0].2;
+    assert_eq!(rec.gaps(C), vec![4], "{:?}", rec.events);
+    assert_eq!(st.gaps, 1);
+    assert_eq!(rec.text(C), "aaaa[gap 4]bbbbcccc");
+}

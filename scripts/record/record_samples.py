@@ -755,7 +755,7 @@ def record(entry, samples):
 README_HEAD = """# Sample captures
 
 Real SMTP/POP3 traffic recorded on loopback against Postfix 3.7 (SMTP 25, 587, 2525; SASL via
-Dovecot) and Dovecot 2.3 (POP3 110) from `../shared/tools/mail-lab.sh`, with real clients
+Dovecot) and Dovecot 2.3 (POP3 110) from the team's mail lab script (`mail-lab.sh`, not shipped), with real clients
 (Python 3.11 smtplib/poplib, raw-socket Python clients for what a library cannot do, swaks
 20201014, curl 7.88), captured with tcpdump 4.99.3 / libpcap 1.10.3 and dumpcap 4.0.17.
 Re-create everything with `scripts/record-samples.sh` (as root; it rewrites this file and

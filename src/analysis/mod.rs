@@ -98,13 +98,24 @@ pub struct MailStream {
 enum Start {
     Smtp(SmtpConfig),
     Pop3(Pop3Config),
+    /// A mail port: its protocol and TLS are only a hint, the first bytes decide (see
+    /// [`first_bytes_decide`]). Boxed: both configurations, until the first byte.
+    Port(Box<PortStart>),
+}
+
+/// The configurations of both protocols and the port's hint.
+struct PortStart {
+    hint: Guess,
+    smtp: SmtpConfig,
+    pop3: Pop3Config,
 }
 
 impl MailStream {
     fn new(start: Start) -> MailStream {
-        let protocol = match start {
+        let protocol = match &start {
             Start::Smtp(_) => Protocol::Smtp,
             Start::Pop3(_) => Protocol::Pop3,
+            Start::Port(p) => p.hint.protocol(),
         };
         MailStream {
             protocol,
@@ -113,12 +124,36 @@ impl MailStream {
         }
     }
 
+    /// Settles a port's hint with the first bytes of the connection (`None`: a gap came
+    /// first, the hint stands).
+    fn settle(&mut self, first: Option<(Side, &[u8])>) {
+        let Start::Port(p) = &self.start else { return };
+        let guess = match first {
+            Some((from, bytes)) => first_bytes_decide(p.hint, from, bytes),
+            None => p.hint,
+        };
+        self.protocol = guess.protocol();
+        self.start = match guess {
+            Guess::Smtp { tls } => Start::Smtp(SmtpConfig {
+                tls_from_start: tls,
+                ..p.smtp
+            }),
+            Guess::Pop3 { tls } => Start::Pop3(Pop3Config {
+                tls_from_start: tls,
+                ..p.pop3
+            }),
+        };
+    }
+
     fn dissector(&mut self) -> &mut dyn Dissector {
+        self.settle(None);
         let start = &self.start;
         self.live
             .get_or_insert_with(|| match start {
                 Start::Smtp(cfg) => Box::new(SmtpDissector::new(cfg)),
                 Start::Pop3(cfg) => Box::new(Pop3Dissector::new(cfg)),
+                // `settle` replaced it just above.
+                Start::Port(p) => Box::new(SmtpDissector::new(&p.smtp)),
             })
             .as_mut()
     }
@@ -136,6 +171,9 @@ impl MailStream {
 
 impl StreamConsumer for MailStream {
     fn data(&mut self, from: Side, bytes: &[u8], meta: ChunkMeta) {
+        if self.live.is_none() {
+            self.settle(Some((from, bytes)));
+        }
         self.dissector().data(from, bytes, meta)
     }
     fn gap(&mut self, from: Side, len: u64, meta: ChunkMeta) {
@@ -166,9 +204,87 @@ struct MailHandler<'c> {
     ignored: Option<split::IgnoredTx>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Guess {
     Smtp { tls: bool },
     Pop3 { tls: bool },
+}
+
+impl Guess {
+    fn protocol(self) -> Protocol {
+        match self {
+            Guess::Smtp { .. } => Protocol::Smtp,
+            Guess::Pop3 { .. } => Protocol::Pop3,
+        }
+    }
+}
+
+/// A port is a hint, never a verdict: the first bytes of a connection on a mail port say
+/// whether it is TLS (a TLS record, e.g. the ClientHello) or clear text, and which protocol
+/// a clear-text dialogue speaks (a `+OK`/`-ERR` greeting or a POP3-only verb is POP3; a
+/// reply code greeting or an SMTP-only verb is SMTP). Cleartext SMTP on 465, POP3 on 25,
+/// SMTP on 110 and cleartext POP3 on 995 are all seen; bytes that say nothing keep the hint.
+fn first_bytes_decide(hint: Guess, from: Side, b: &[u8]) -> Guess {
+    let hint_smtp = matches!(hint, Guess::Smtp { .. });
+    let clear = |smtp: bool| {
+        if smtp {
+            Guess::Smtp { tls: false }
+        } else {
+            Guess::Pop3 { tls: false }
+        }
+    };
+    if b.len() >= 3 && crate::proto::is_tls_record_start(b) {
+        return match hint {
+            Guess::Smtp { .. } => Guess::Smtp { tls: true },
+            Guess::Pop3 { .. } => Guess::Pop3 { tls: true },
+        };
+    }
+    let line = b.split(|&c| c == b'\n').next().unwrap_or(b);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match from {
+        Side::Server => {
+            if line.starts_with(b"+OK") || line.starts_with(b"-ERR") {
+                return clear(false);
+            }
+            let reply_code = line.len() >= 3
+                && line[..3].iter().all(u8::is_ascii_digit)
+                && matches!(line.get(3), None | Some(b' ' | b'-'));
+            if reply_code {
+                return clear(true);
+            }
+        }
+        Side::Client => {
+            let verb = line.split(|&c| c == b' ').next().unwrap_or(line);
+            let verb = verb.to_ascii_uppercase();
+            const SMTP_ONLY: &[&[u8]] = &[
+                b"EHLO",
+                b"HELO",
+                b"LHLO",
+                b"MAIL",
+                b"RCPT",
+                b"DATA",
+                b"BDAT",
+                b"STARTTLS",
+                b"VRFY",
+                b"EXPN",
+            ];
+            const POP3_ONLY: &[&[u8]] = &[
+                b"USER", b"PASS", b"APOP", b"CAPA", b"STLS", b"STAT", b"LIST", b"RETR", b"UIDL",
+                b"TOP", b"DELE",
+            ];
+            const BOTH: &[&[u8]] = &[b"AUTH", b"QUIT", b"NOOP", b"RSET"];
+            if SMTP_ONLY.contains(&verb.as_slice()) {
+                return clear(true);
+            }
+            if POP3_ONLY.contains(&verb.as_slice()) {
+                return clear(false);
+            }
+            if BOTH.contains(&verb.as_slice()) {
+                return clear(hint_smtp);
+            }
+        }
+    }
+    hint
 }
 
 impl MailHandler<'_> {
@@ -187,23 +303,34 @@ impl MailHandler<'_> {
         }
     }
 
+    /// The stream of a connection on a mail port: the port's guess is a hint that the
+    /// first bytes settle.
+    fn port_stream(&self, hint: Guess) -> MailStream {
+        let (smtp, pop3) = (self.smtp_cfg(false), self.pop3_cfg(false));
+        MailStream::new(Start::Port(Box::new(PortStart { hint, smtp, pop3 })))
+    }
+
     fn stream(&self, guess: Guess) -> MailStream {
         match guess {
-            Guess::Smtp { tls } => {
-                let mut cfg = self.cfg.smtp;
-                cfg.tls_from_start = tls;
-                cfg.message.keep_data = self.cfg.keep_data;
-                cfg.skip_dialogue = !self.cfg.keep_dialogue;
-                MailStream::new(Start::Smtp(cfg))
-            }
-            Guess::Pop3 { tls } => {
-                let mut cfg = self.cfg.pop3;
-                cfg.tls_from_start = tls;
-                cfg.message.keep_data = self.cfg.keep_data;
-                cfg.skip_dialogue = !self.cfg.keep_dialogue;
-                MailStream::new(Start::Pop3(cfg))
-            }
+            Guess::Smtp { tls } => MailStream::new(Start::Smtp(self.smtp_cfg(tls))),
+            Guess::Pop3 { tls } => MailStream::new(Start::Pop3(self.pop3_cfg(tls))),
         }
+    }
+
+    fn smtp_cfg(&self, tls: bool) -> SmtpConfig {
+        let mut cfg = self.cfg.smtp;
+        cfg.tls_from_start = tls;
+        cfg.message.keep_data = self.cfg.keep_data;
+        cfg.skip_dialogue = !self.cfg.keep_dialogue;
+        cfg
+    }
+
+    fn pop3_cfg(&self, tls: bool) -> Pop3Config {
+        let mut cfg = self.cfg.pop3;
+        cfg.tls_from_start = tls;
+        cfg.message.keep_data = self.cfg.keep_data;
+        cfg.skip_dialogue = !self.cfg.keep_dialogue;
+        cfg
     }
 }
 
@@ -249,11 +376,11 @@ impl MailHandler<'_> {
         // Ports first: the tentative server, then (when the handshake was not seen) the
         // tentative client, which means the roles are the other way round.
         if let Some(g) = self.by_port(info.server.port) {
-            return follow(self.stream(g), false, 0, 0);
+            return follow(self.port_stream(g), false, 0, 0);
         }
         if !info.handshake {
             if let Some(g) = self.by_port(info.client.port) {
-                return follow(self.stream(g), true, 0, 0);
+                return follow(self.port_stream(g), true, 0, 0);
             }
         }
         if !self.cfg.detect {

@@ -30,18 +30,23 @@ impl LinkType {
     pub const NULL: LinkType = LinkType(0);
     pub const ETHERNET: LinkType = LinkType(1);
     pub const RAW: LinkType = LinkType(101);
+    /// DLT_RAW as BSD and Linux number it (12) and OpenBSD (14): some writers put the DLT
+    /// value in the file instead of LINKTYPE_RAW; libpcap and Wireshark read both as raw IP.
+    pub const DLT_RAW: LinkType = LinkType(12);
+    /// DLT_RAW on OpenBSD.
+    pub const DLT_RAW_OPENBSD: LinkType = LinkType(14);
     pub const LOOP: LinkType = LinkType(108);
     pub const LINUX_SLL: LinkType = LinkType(113);
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
     pub const LINUX_SLL2: LinkType = LinkType(276);
 
-    /// The libpcap name ("EN10MB", "LINUX_SLL", ...), or "LINKTYPE_<n>" when unknown.
+    /// The libpcap name ("EN10MB", "LINUX_SLL", ...), or `LINKTYPE_<n>` when unknown.
     pub fn name(self) -> String {
         match self.0 {
             0 => "NULL".into(),
             1 => "EN10MB".into(),
-            101 => "RAW".into(),
+            12 | 14 | 101 => "RAW".into(),
             108 => "LOOP".into(),
             113 => "LINUX_SLL".into(),
             228 => "IPV4".into(),
@@ -117,14 +122,19 @@ pub struct CaptureSummary {
     /// pcap records whose captured length exceeds the file's snapshot length (kept: the
     /// length is still below [`MAX_CAPLEN`]).
     pub caplen_over_snaplen: u64,
+    /// Packets captured shorter than they were on the wire (the capture's snap length cut
+    /// them). The first one is also a warning: the lost bytes become gaps in the sessions,
+    /// and credentials or messages there may be incomplete.
+    pub snaplen_cut: u64,
 }
 
 impl CaptureSummary {
     /// Oddities counted while reading, by name (`capture.<name>` in reports).
-    pub fn counters(&self) -> [(&'static str, u64); 3] {
+    pub fn counters(&self) -> [(&'static str, u64); 4] {
         [
             ("ts_backwards", self.ts_backwards),
             ("caplen_over_snaplen", self.caplen_over_snaplen),
+            ("snaplen_cut", self.snaplen_cut),
             ("warnings_dropped", self.warnings_dropped),
         ]
     }
@@ -368,6 +378,7 @@ impl CaptureReader {
             ts_backwards: 0,
             warnings_dropped: 0,
             caplen_over_snaplen: 0,
+            snaplen_cut: 0,
         };
         state.init_summary(&mut summary);
         Ok(CaptureReader {
@@ -408,6 +419,22 @@ impl CaptureReader {
             s.ts_backwards += 1;
         }
         self.prev_ts = loc.ts;
+        if (loc.caplen as u64) < u64::from(loc.orig_len) {
+            s.snaplen_cut += 1;
+            if s.snaplen_cut == 1 {
+                // A counter alone goes unnoticed, and what is missing changes what the
+                // report means (e.g. a credential whose secret was cut off).
+                let w = Warning {
+                    offset: None,
+                    frame: Some(s.packets),
+                    message: format!(
+                        "packets were cut by the capture's snap length (the first: frame {}, {} of {} bytes captured): the missing bytes are gaps in their sessions; credentials and messages there may be incomplete",
+                        s.packets, loc.caplen, loc.orig_len
+                    ),
+                };
+                s.warn(w);
+            }
+        }
         match s.first {
             Some(f) if f <= loc.ts => {}
             _ => s.first = Some(loc.ts),

@@ -362,9 +362,11 @@ impl Dir {
         ctx.stats.global_limit_hits += hit_global as u64;
     }
 
-    /// Reports the acknowledged part of a hole as a gap when something after the hole is
-    /// already here (buffered data or the FIN): the peer has those bytes, the capture lost
-    /// them.
+    /// Reports a hole as a gap when something after it is already here (buffered data or
+    /// the FIN) and the peer acknowledged the whole hole: the peer has those bytes, the
+    /// capture lost them. An ACK inside the hole settles nothing yet: the receiver lacks
+    /// the rest, which will be retransmitted (and may be captured), and one hole must stay
+    /// one gap event rather than one per ACK.
     fn settle<S: StreamConsumer>(
         &mut self,
         d: usize,
@@ -380,7 +382,10 @@ impl Dir {
                     _ => return,
                 },
             };
-            self.gap_to(d, hole_end.min(self.acked), m, out, ctx);
+            if self.acked < hole_end {
+                return;
+            }
+            self.gap_to(d, hole_end, m, out, ctx);
             self.drain(d, out, ctx);
         }
     }

@@ -265,9 +265,13 @@ pub struct FlowStats {
     pub direction_limit_hits: u64,
     /// Times the global buffer hit `max_buffer_total`.
     pub global_limit_hits: u64,
-    /// Most entries (connections and tombstones) tracked at once.
+    /// Most entries (connections and tombstones) tracked at once by this table. Reported as
+    /// `flow.worker_peak_entries`: a run split across workers (`--threads`) sums the
+    /// workers' own peaks, reached at different moments, so unlike every other counter it
+    /// depends on the number of workers (it is an upper bound of the run's peak).
     pub peak_entries: u64,
-    /// Most bytes buffered at once (out-of-order and probe, with overhead).
+    /// Most bytes buffered at once by this table (out-of-order and probe, with overhead).
+    /// Reported as `flow.worker_peak_buffered`, summed over workers like `peak_entries`.
     pub peak_buffered: u64,
     /// Bytes delivered to streams.
     pub delivered_bytes: u64,
@@ -309,8 +313,10 @@ impl FlowStats {
             ("tombstones_evicted", self.tombstones_evicted),
             ("direction_limit_hits", self.direction_limit_hits),
             ("global_limit_hits", self.global_limit_hits),
-            ("peak_entries", self.peak_entries),
-            ("peak_buffered", self.peak_buffered),
+            // `worker_`: the sum of per-worker peaks, the only counters that depend on
+            // `--threads` (a peak of a sum is not the sum of peaks).
+            ("worker_peak_entries", self.peak_entries),
+            ("worker_peak_buffered", self.peak_buffered),
             ("delivered_bytes", self.delivered_bytes),
             ("gaps", self.gaps),
             ("gap_bytes", self.gap_bytes),

@@ -68,7 +68,7 @@ pub struct FlowTable<H: Handler> {
     cur_frame: u64,
 }
 
-/// [`ConnStats::order`] of the connections ended by [`FlowTable::finish`].
+/// [`ConnStats::order`](super::ConnStats::order) of the connections ended by [`FlowTable::finish`].
 pub const END_ORDER: (i64, u64) = (i64::MAX, u64::MAX);
 
 impl<H: Handler> FlowTable<H> {

@@ -195,6 +195,15 @@ impl LineReader {
         })
     }
 
+    /// The incomplete line currently buffered (empty when none).
+    pub fn pending(&self) -> &[u8] {
+        if self.stale {
+            &[]
+        } else {
+            &self.partial
+        }
+    }
+
     /// Bytes of an incomplete line currently buffered.
     pub fn buffered(&self) -> usize {
         if self.stale {

@@ -1,4 +1,4 @@
-//! Message bytes as CONTRACT.md defines them, built incrementally: dot-unstuffing for
+//! Message bytes as docs/JSON.md defines them, built incrementally: dot-unstuffing for
 //! DATA and RETR bodies, raw chunks for BDAT, streaming SHA-256, streaming MIME decoding
 //! ([`MimeStream`]) and, only when the caller keeps message bytes, a bounded in-memory copy
 //! for extraction.

@@ -151,6 +151,16 @@ pub trait Dissector: StreamConsumer {
     fn finish(&mut self) -> SessionOutput;
 }
 
+/// The bytes start like a TLS record: content type 20-23 (change_cipher_spec, alert,
+/// handshake, application_data) then major version 3. Bytes not yet seen are given the
+/// benefit of the doubt. Used after STARTTLS/STLS was accepted and on ports where TLS is
+/// expected: only a TLS record makes the rest of a connection opaque.
+pub fn is_tls_record_start(b: &[u8]) -> bool {
+    matches!(b.first(), Some(0x14..=0x17))
+        && b.get(1).is_none_or(|&v| v == 3)
+        && b.get(2).is_none_or(|&v| v <= 4)
+}
+
 /// Answer of a cheap content check (`smtp::looks_like_smtp`, ...) on the first bytes of
 /// both directions of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use crate::report::json::write_record;
 use crate::report::json::Spool;
 use crate::report::table::{new_table, right, CredentialGroup, CredentialGroups, TableOptions};
 use crate::sink::{SessionRecord, Sink};
-use crate::text::{cell, escape};
+use crate::text::cell;
 use comfy_table::Cell;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -353,23 +353,15 @@ pub const CSV_COLUMNS: &[&str] = &[
 ];
 
 /// One CSV field (RFC 4180): quoted when it holds a comma, quote, CR, LF or starts/ends
-/// with a space; quotes doubled. Control characters other than tab, CR and LF (escape
-/// sequences that would act on a terminal) are written as `\xNN`.
+/// with a space; quotes doubled. Nothing is escaped: every character of the value is kept,
+/// so a CSV reader gives back exactly the JSON value (a password with CR, LF or ESC in it
+/// is still that password). CSV is data for programs, like JSON; the terminal views
+/// (table) are the ones that escape.
 pub fn csv_field(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| {
-            if matches!(c, '\t' | '\r' | '\n') {
-                c.to_string()
-            } else {
-                escape(&c.to_string()).into_owned()
-            }
-        })
-        .collect();
     if s.contains([',', '"', '\r', '\n']) || s.starts_with(' ') || s.ends_with(' ') {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s
+        s.to_string()
     }
 }
 
@@ -534,7 +526,7 @@ mod tests {
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("two\r\nlines"), "\"two\r\nlines\"");
         assert_eq!(csv_field(" pad"), "\" pad\"");
-        assert_eq!(csv_field("esc\x1b[31m"), "esc\\x1b[31m");
+        assert_eq!(csv_field("esc\x1b[31m"), "esc\x1b[31m");
     }
 
     #[test]
@@ -764,7 +756,7 @@ impl<W: Write> CredsSink<W> {
                     summary: &summary,
                     servers: &self.servers,
                 })?;
-                self.out.write_all(head[..head.len() - 2].as_bytes())?;
+                self.out.write_all(&head.as_bytes()[..head.len() - 2])?;
                 self.out.write_all(b",\n  \"credentials\": ")?;
                 match self.spool.take() {
                     Some(spool) => spool.write_array(&mut self.out, "  ")?,
@@ -796,7 +788,12 @@ impl<W: Write> CredsSink<W> {
                 let mut text = String::new();
                 if self.all {
                     self.flush_block()?;
+                    let _ = writeln!(text, "{}", summary.text);
+                    let _ = writeln!(text);
                 } else {
+                    // Nothing was written yet: the summary line leads, as an auditor reads.
+                    let _ = writeln!(text, "{}", summary.text);
+                    let _ = writeln!(text);
                     let _ = writeln!(text, "Credentials (distinct)");
                     let refs: Vec<&CredentialGroup> = groups.groups.iter().collect();
                     let _ = writeln!(text, "{}", credentials_table(&refs, &self.opts, true));
@@ -810,8 +807,6 @@ impl<W: Write> CredsSink<W> {
                     }
                     let _ = writeln!(text);
                 }
-                let _ = writeln!(text, "{}", summary.text);
-                let _ = writeln!(text);
                 let _ = writeln!(text, "Findings per server (sessions)");
                 let _ = writeln!(text, "{}", servers_table(&self.servers, &self.opts));
                 self.out.write_all(text.as_bytes())?;

@@ -364,6 +364,9 @@ pub struct ExtractSink {
     /// Keep the index entries in memory too (for [`extract`]).
     keep_index: bool,
     kept: Vec<IndexMessage>,
+    /// The output folder exists (created on first use).
+    created: bool,
+    captures: u64,
 }
 
 impl ExtractSink {
@@ -371,7 +374,8 @@ impl ExtractSink {
     /// earlier run's `index.json` is refused before anything is written; with it, the
     /// files that index lists are removed first, so the folder and its index agree.
     pub fn new(dir: &Path, opts: &ExtractOptions) -> Result<ExtractSink, ExtractError> {
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        // The folder itself is created with the first file (a run that reads nothing
+        // leaves nothing behind).
         let index_path = child(dir, INDEX_NAME)?;
         if exists(&index_path) {
             if !opts.force {
@@ -390,7 +394,22 @@ impl ExtractSink {
             error: None,
             keep_index: false,
             kept: Vec::new(),
+            created: false,
+            captures: 0,
         })
+    }
+
+    /// Captures read so far (a run that read none has nothing to index).
+    pub fn captures_read(&self) -> u64 {
+        self.captures
+    }
+
+    fn make_top(&mut self) -> Result<(), ExtractError> {
+        if !self.created {
+            fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+            self.created = true;
+        }
+        Ok(())
     }
 
     fn warn(&mut self, w: String) {
@@ -403,6 +422,7 @@ impl ExtractSink {
 
     /// Writes one message and its attachments; returns its index entry.
     fn write_message(&mut self, m: &Message, session: &Session) -> Result<(), ExtractError> {
+        self.make_top()?;
         let dir = self.dir.clone();
         let proto = session.protocol.name();
         let mut stem = format!("{}_{}_{}", compact_time(&m.time.rfc3339()), proto, m.id);
@@ -523,10 +543,11 @@ impl ExtractSink {
     }
 
     /// Writes `index.json`; returns what was done, or the error that stopped writing.
-    pub fn finish(self) -> Result<Outcome, ExtractError> {
-        if let Some(e) = self.error {
+    pub fn finish(mut self) -> Result<Outcome, ExtractError> {
+        if let Some(e) = self.error.take() {
             return Err(e);
         }
+        self.make_top()?;
         let path = child(&self.dir, INDEX_NAME)?;
         let mut out = Vec::new();
         let head = serde_json::to_string_pretty(&IndexHead {
@@ -534,7 +555,7 @@ impl ExtractSink {
             tool: Tool::default(),
         })
         .map_err(|e| ExtractError::Io(path.clone(), e.into()))?;
-        out.extend_from_slice(head[..head.len() - 2].as_bytes());
+        out.extend_from_slice(&head.as_bytes()[..head.len() - 2]);
         out.extend_from_slice(b",\n  \"messages\": ");
         let mut f = {
             if self.force {
@@ -591,6 +612,7 @@ impl crate::sink::Sink for ExtractSink {
         Ok(())
     }
     fn capture(&mut self, _info: &crate::model::CaptureInfo) -> io::Result<()> {
+        self.captures += 1;
         Ok(())
     }
 }

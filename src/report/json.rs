@@ -219,7 +219,7 @@ impl DocumentSink {
             captures: &self.captures,
         })?;
         // Reopen the object: drop its closing "\n}".
-        out.write_all(head[..head.len() - 2].as_bytes())?;
+        out.write_all(&head.as_bytes()[..head.len() - 2])?;
         out.write_all(b",\n  \"sessions\": ")?;
         self.sessions.write_array(out, "  ")?;
         out.write_all(b",\n  \"credentials\": ")?;

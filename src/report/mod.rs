@@ -3,6 +3,7 @@
 
 pub mod creds;
 pub mod extract;
+pub mod hashcat;
 pub mod json;
 pub mod table;
 pub mod transcript;

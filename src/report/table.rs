@@ -443,7 +443,9 @@ impl TableSink {
             "activity",
             "state",
         ];
-        if self.several {
+        // Which capture a row came from, when there are several and room for it.
+        let with_capture = self.several && !narrow(opts);
+        if with_capture {
             header.push("capture");
         }
         let mut t = new_table(opts, &header);
@@ -475,8 +477,11 @@ impl TableSink {
                 Cell::new(session_summary(s, mechanisms)),
                 Cell::new(session_state(s)),
             ];
-            if self.several {
-                row.push(Cell::new(cell(&s.capture, 40)));
+            if with_capture {
+                let name = std::path::Path::new(&s.capture)
+                    .file_name()
+                    .map_or(s.capture.as_str(), |n| n.to_str().unwrap_or(&s.capture));
+                row.push(Cell::new(cell(name, 32)));
             }
             add(&mut t, row, 3);
         }

@@ -552,7 +552,7 @@ impl<W: Write> TranscriptSink<W> {
             schema: TRANSCRIPT_SCHEMA,
             tool: Tool::default(),
         })?;
-        self.out.write_all(head[..head.len() - 2].as_bytes())?;
+        self.out.write_all(&head.as_bytes()[..head.len() - 2])?;
         self.out.write_all(b",\n  \"sessions\": ")
     }
 }

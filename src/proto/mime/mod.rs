@@ -1,7 +1,7 @@
 //! MIME: decoded headers and attachments of a message, through the mail-parser crate
 //! (RFC 2047 encoded words in any charset, RFC 2231 parameters, base64/quoted-printable).
 
-use crate::model::{Attachment, Headers};
+use crate::model::{Attachment, Headers, MAX_RECEIVED};
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
@@ -119,6 +119,7 @@ pub fn parse(bytes: &[u8], limits: &MimeLimits) -> MimeInfo {
 
 pub(crate) fn headers(msg: &Message<'_>) -> Headers {
     let raw = |name: &str| msg.header_raw(name).map(unfold);
+    let text = |name: &str| msg.header_raw(name).and_then(decoded_text);
     Headers {
         message_id: raw("Message-ID"),
         subject: msg.subject().map(str::to_string),
@@ -129,7 +130,41 @@ pub(crate) fn headers(msg: &Message<'_>) -> Headers {
             .map(render_addr)
             .collect(),
         date: raw("Date"),
+        cc: msg
+            .all_cc()
+            .flat_map(|a| a.iter())
+            .map(render_addr)
+            .collect(),
+        reply_to: msg
+            .reply_to()
+            .map(|a| a.iter().map(render_addr).collect::<Vec<_>>().join(", "))
+            .filter(|s| !s.is_empty()),
+        in_reply_to: raw("In-Reply-To").filter(|s| !s.is_empty()),
+        user_agent: text("User-Agent").or_else(|| text("X-Mailer")),
+        x_originating_ip: raw("X-Originating-IP").filter(|s| !s.is_empty()),
+        received: msg
+            .headers_raw()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("Received"))
+            .filter_map(|(_, v)| decoded_text(v))
+            .take(MAX_RECEIVED)
+            .collect(),
     }
+}
+
+/// An unstructured header value as a reader sees it: unfolded, RFC 2047 encoded words
+/// decoded (mail-parser leaves headers it does not know, like X-Mailer, raw); None when
+/// empty.
+fn decoded_text(raw: &str) -> Option<String> {
+    let mut value = raw.to_string();
+    if !value.ends_with('\n') {
+        value.push_str("\r\n"); // the parser reads up to the end of the header line
+    }
+    match mail_parser::parsers::MessageStream::new(value.as_bytes()).parse_unstructured() {
+        mail_parser::HeaderValue::Text(t) => Some(t.trim().to_string()),
+        mail_parser::HeaderValue::TextList(l) => Some(l.join(" ").trim().to_string()),
+        _ => None,
+    }
+    .filter(|s| !s.is_empty())
 }
 
 /// A raw header value with folding undone and surrounding white space trimmed.
@@ -139,11 +174,33 @@ fn unfold(v: &str) -> String {
 
 fn render_addr(a: &mail_parser::Addr<'_>) -> String {
     match (a.name(), a.address()) {
-        (Some(n), Some(addr)) => format!("{n} <{addr}>"),
+        (Some(n), Some(addr)) => format!("{} <{addr}>", display_name(n)),
         (None, Some(addr)) => addr.to_string(),
         (Some(n), None) => n.to_string(),
         (None, None) => String::new(),
     }
+}
+
+/// A decoded display name as it must be written to stay one address: quoted (RFC 5322
+/// §3.2.4 quoted-string, `"` and `\` escaped) when it holds a special character such as the
+/// comma of `"Buchanan, Bill"`, else as it is.
+fn display_name(n: &str) -> std::borrow::Cow<'_, str> {
+    const SPECIALS: &[char] = &[
+        '(', ')', '<', '>', '[', ']', ':', ';', '@', '\\', ',', '.', '"',
+    ];
+    if !n.contains(SPECIALS) {
+        return n.into();
+    }
+    let mut q = String::with_capacity(n.len() + 2);
+    q.push('"');
+    for c in n.chars() {
+        if c == '"' || c == '\\' {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q.into()
 }
 
 /// Nested `message/*` levels whose attachments are listed.
@@ -182,6 +239,7 @@ fn collect_attachments(msg: &Message<'_>, limits: &MimeLimits, info: &mut MimeIn
                 size,
                 sha256,
                 data,
+                container: None,
             });
         } else if let PartType::Message(nested) = &part.body {
             if depth < MAX_NESTED_MESSAGES {
@@ -286,6 +344,41 @@ suLK1A==\r\n\
         let b = &info.attachments[1];
         assert_eq!(b.filename.as_deref(), Some("报告.txt"));
         assert_eq!(b.sha256, sha256_hex(&[0xb2, 0xe2, 0xca, 0xd4]));
+    }
+
+    #[test]
+    fn zeek_smtp_log_headers_decoded() {
+        let msg = b"Received: from a.test (a.test [192.0.2.1])\r\n\tby b.test with ESMTP; Tue, 24 Nov 2026 10:00:00 +0000\r\n\
+Received: from c.test by a.test; Tue, 24 Nov 2026 09:59:00 +0000\r\n\
+From: a@x.test\r\n\
+Cc: =?utf-8?B?w4lsaXNl?= <e@x.test>, f@x.test\r\n\
+Reply-To: \"Help Desk\" <help@x.test>\r\n\
+In-Reply-To: <prev-1@x.test>\r\n\
+X-Mailer: =?utf-8?Q?M=C3=A4iler?= 2.0\r\n\
+X-Originating-IP: [198.51.100.7]\r\n\
+Subject: hi\r\n\r\nbody\r\n";
+        let h = parse(msg, &MimeLimits::default()).headers;
+        assert_eq!(h.cc, ["\u{c9}lise <e@x.test>", "f@x.test"]);
+        assert_eq!(h.reply_to.as_deref(), Some("Help Desk <help@x.test>"));
+        assert_eq!(h.in_reply_to.as_deref(), Some("<prev-1@x.test>"));
+        assert_eq!(h.user_agent.as_deref(), Some("M\u{e4}iler 2.0"));
+        assert_eq!(h.x_originating_ip.as_deref(), Some("[198.51.100.7]"));
+        assert_eq!(h.received.len(), 2);
+        assert!(
+            h.received[0].starts_with("from a.test (a.test [192.0.2.1])")
+                && h.received[0].ends_with("by b.test with ESMTP; Tue, 24 Nov 2026 10:00:00 +0000")
+                && !h.received[0].contains('\n'),
+            "{:?}",
+            h.received
+        );
+        assert!(h.received[1].starts_with("from c.test"));
+        // Absent headers stay out of the JSON.
+        let plain = parse(b"Subject: x\r\n\r\n", &MimeLimits::default()).headers;
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(
+            json.get("cc").is_none() && json.get("user_agent").is_none(),
+            "{json}"
+        );
     }
 
     #[test]

@@ -68,6 +68,8 @@ enum Mode {
 struct Frame {
     boundary: Vec<u8>,
     digest: bool,
+    /// Body parts of this multipart begun so far (the last one's number).
+    count: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,6 +334,9 @@ enum Target {
         keep: usize,
         filename: Option<String>,
         content_type: String,
+        /// An attached message (`message/rfc822` with a name or marked attachment): its
+        /// own attachments are listed too, with `container` naming it.
+        nested: Option<Box<MimeStream>>,
     },
     /// An embedded message that is not an attachment: its attachments are listed too.
     Nested(Box<MimeStream>),
@@ -342,12 +347,6 @@ enum Target {
 struct PartSink {
     decoder: Decoder,
     target: Target,
-    /// Text parts: the reference strips one more line end than the boundary's (see
-    /// `tests/mime_stream_diff.rs`), so a trailing line end is held until more content
-    /// follows. 0-2 bytes.
-    strip_eol: bool,
-    held: [u8; 2],
-    held_len: u8,
     /// Base64 text parts decode an unpadded tail (the reference's lenient decoder).
     flush_tail: bool,
     stage: Vec<u8>,
@@ -358,45 +357,20 @@ impl PartSink {
         PartSink {
             decoder: Decoder::new(ph.enc),
             target,
-            strip_eol: ph.is_text,
-            held: [0; 2],
-            held_len: 0,
             flush_tail: ph.is_text,
             stage: Vec::new(),
         }
     }
 
-    fn content(&mut self, mut bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
+    /// Content bytes of the part. RFC 2046 §5.1.1: only the line end right before a
+    /// boundary belongs to the boundary (the caller withholds it); every other byte is
+    /// content, a text file's own final line end included, so the hash is that of the
+    /// file the sender attached (and of Suricata's file logging). mail-parser strips one
+    /// more line end from text parts; see `tests/mime_stream_diff.rs`.
+    fn content(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.decode(bytes);
         }
-        if !self.strip_eol {
-            return self.decode(bytes);
-        }
-        if self.held_len == 1 && self.held[0] == b'\r' && bytes[0] == b'\n' {
-            self.held = *b"\r\n";
-            self.held_len = 2;
-            bytes = &bytes[1..];
-            if bytes.is_empty() {
-                return;
-            }
-        }
-        if self.held_len > 0 {
-            let held = self.held;
-            let n = self.held_len as usize;
-            self.held_len = 0;
-            self.decode(&held[..n]);
-        }
-        let (body, tail): (&[u8], &[u8]) = if bytes.ends_with(b"\r\n") {
-            bytes.split_at(bytes.len() - 2)
-        } else if bytes.ends_with(b"\n") || bytes.ends_with(b"\r") {
-            bytes.split_at(bytes.len() - 1)
-        } else {
-            (bytes, &[])
-        };
-        self.decode(body);
-        self.held[..tail.len()].copy_from_slice(tail);
-        self.held_len = tail.len() as u8;
     }
 
     fn decode(&mut self, bytes: &[u8]) {
@@ -429,8 +403,12 @@ impl PartSink {
                 size,
                 data,
                 keep,
+                nested,
                 ..
             } => {
+                if let Some(n) = nested {
+                    n.push(bytes);
+                }
                 hasher.update(bytes);
                 *size += bytes.len() as u64;
                 if let Some(d) = data {
@@ -447,9 +425,6 @@ impl PartSink {
 
     /// The part ended (at a boundary, or at the end of the message).
     fn finish(mut self, at_boundary: bool) -> Target {
-        if self.held_len > 0 && self.held[..self.held_len as usize] == *b"\r" {
-            self.decode(b"\r");
-        }
         match &mut self.decoder {
             Decoder::Raw => {}
             Decoder::B64(d) => {
@@ -466,7 +441,10 @@ impl PartSink {
 
     fn nested_skipped(&self) -> Option<&'static str> {
         match &self.target {
-            Target::Nested(s) => s.info.skipped,
+            Target::Nested(s)
+            | Target::Attachment {
+                nested: Some(s), ..
+            } => s.info.skipped,
             Target::Attachment { .. } => None,
         }
     }
@@ -511,6 +489,10 @@ pub struct MimeStream {
     sink: Option<PartSink>,
     /// Part delimiters seen (this message and embedded ones), bounded by `max_parts`.
     parts: usize,
+    /// The MIME part number (IMAP section, RFC 9051 §6.4.5) of this embedded message in
+    /// the top message; empty for the top message. Attachments found inside carry it as
+    /// `container`.
+    section: String,
     info: MimeInfo,
 }
 
@@ -550,6 +532,7 @@ impl MimeStream {
             cr: false,
             sink: None,
             parts: 0,
+            section: String::new(),
             info: MimeInfo::default(),
         }
     }
@@ -675,6 +658,7 @@ impl MimeStream {
             self.frames.push(Frame {
                 boundary: b,
                 digest: ph.digest,
+                count: 0,
             });
             return;
         }
@@ -693,6 +677,15 @@ impl MimeStream {
                 return;
             }
             let keep = self.limits.keep_attachment_bytes;
+            // An attached message is listed as a file and read for its own attachments.
+            let nested = if ph.is_message {
+                match self.nested_stream(&ph) {
+                    Ok(n) => n,
+                    Err(reason) => return self.guard(reason),
+                }
+            } else {
+                None
+            };
             let target = Target::Attachment {
                 hasher: Sha256::new(),
                 size: 0,
@@ -700,31 +693,64 @@ impl MimeStream {
                 keep,
                 filename: ph.name.clone(),
                 content_type: ph.content_type.clone(),
+                nested,
             };
             self.sink = Some(PartSink::new(&ph, target));
         } else if ph.is_message {
-            let encoded = ph.enc != Enc::None;
-            if encoded && self.enc_budget == 0 {
-                return;
+            match self.nested_stream(&ph) {
+                Ok(Some(nested)) => {
+                    self.sink = Some(PartSink::new(&ph, Target::Nested(nested)));
+                }
+                Ok(None) => {}
+                Err(reason) => self.guard(reason),
             }
-            if self.depth() + 1 > self.limits.max_depth {
-                return self.guard("mime-depth");
-            }
-            let mut limits = self.limits;
-            limits.max_attachments = limits
-                .max_attachments
-                .saturating_sub(self.info.attachments.len());
-            limits.max_parts = limits.max_parts.saturating_sub(self.parts);
-            let nested = MimeStream::at_level(
-                limits,
-                self.keep_data,
-                self.level + 1,
-                self.depth() + 1,
-                self.enc_budget - usize::from(encoded),
-                self.collect && self.level < MAX_NESTED_MESSAGES,
-            );
-            self.sink = Some(PartSink::new(&ph, Target::Nested(Box::new(nested))));
         }
+    }
+
+    /// The part number of the part being started (IMAP numbering: the body of a
+    /// non-multipart message is part 1 of it).
+    fn part_number(&self) -> String {
+        let mut n = self.section.clone();
+        let mut push = |k: u32| {
+            if !n.is_empty() {
+                n.push('.');
+            }
+            n.push_str(&k.to_string());
+        };
+        if self.frames.is_empty() {
+            push(1);
+        }
+        for f in &self.frames {
+            push(f.count);
+        }
+        n
+    }
+
+    /// A parser for an embedded message part; `Ok(None)` when encoded levels are used up,
+    /// `Err` when the depth guard is hit.
+    fn nested_stream(&self, ph: &PartHead) -> Result<Option<Box<MimeStream>>, &'static str> {
+        let encoded = ph.enc != Enc::None;
+        if encoded && self.enc_budget == 0 {
+            return Ok(None);
+        }
+        if self.depth() + 1 > self.limits.max_depth {
+            return Err("mime-depth");
+        }
+        let mut limits = self.limits;
+        limits.max_attachments = limits
+            .max_attachments
+            .saturating_sub(self.info.attachments.len());
+        limits.max_parts = limits.max_parts.saturating_sub(self.parts);
+        let mut nested = MimeStream::at_level(
+            limits,
+            self.keep_data,
+            self.level + 1,
+            self.depth() + 1,
+            self.enc_budget - usize::from(encoded),
+            self.collect && self.level < MAX_NESTED_MESSAGES,
+        );
+        nested.section = self.part_number();
+        Ok(Some(Box::new(nested)))
     }
 
     /// A guard was hit: like the reference, no MIME decoding at all (top-level headers
@@ -879,6 +905,7 @@ impl MimeStream {
                     };
                     self.line_start = line_end;
                 } else {
+                    self.frames[i].count += 1;
                     self.parts += 1;
                     if self.parts > self.limits.max_parts {
                         return self.guard("mime-parts");
@@ -914,30 +941,43 @@ impl MimeStream {
                 data,
                 filename,
                 content_type,
+                nested,
                 ..
-            } => self.info.attachments.push(Attachment {
-                filename,
-                content_type,
-                size,
-                sha256: hex::encode(hasher.finalize()),
-                data: data.map(Arc::new),
-            }),
-            Target::Nested(s) => {
-                let parts = s.parts;
-                let nested = s.finish();
-                self.parts += parts;
-                if let Some(reason) = nested.skipped {
-                    return self.guard(reason);
+            } => {
+                self.info.attachments.push(Attachment {
+                    filename,
+                    content_type,
+                    size,
+                    sha256: hex::encode(hasher.finalize()),
+                    data: data.map(Arc::new),
+                    container: None,
+                });
+                if let Some(s) = nested {
+                    self.merge_nested(*s);
                 }
-                self.info.headers_cut |= nested.headers_cut;
-                self.info.attachments_dropped += nested.attachments_dropped;
-                for a in nested.attachments {
-                    if self.info.attachments.len() < self.limits.max_attachments {
-                        self.info.attachments.push(a);
-                    } else {
-                        self.info.attachments_dropped += 1;
-                    }
-                }
+            }
+            Target::Nested(s) => self.merge_nested(*s),
+        }
+    }
+
+    /// The attachments of an embedded message join this message's list, each with the
+    /// part number of the innermost attached message that holds it as `container`.
+    fn merge_nested(&mut self, s: MimeStream) {
+        let parts = s.parts;
+        let section = s.section.clone();
+        let nested = s.finish();
+        self.parts += parts;
+        if let Some(reason) = nested.skipped {
+            return self.guard(reason);
+        }
+        self.info.headers_cut |= nested.headers_cut;
+        self.info.attachments_dropped += nested.attachments_dropped;
+        for mut a in nested.attachments {
+            if self.info.attachments.len() < self.limits.max_attachments {
+                a.container.get_or_insert_with(|| section.clone());
+                self.info.attachments.push(a);
+            } else {
+                self.info.attachments_dropped += 1;
             }
         }
     }

@@ -39,8 +39,10 @@
 //! which the transcript's `Body` entries reference in `message`; the analysis layer replaces
 //! both with the document-wide id. `Pop3Detail.list`/`uidl` are sorted by message number (a
 //! repeated LIST keeps the last size). Findings: `cleartext-auth` per credential,
-//! `cleartext-mail` per RETR/TOP result, `starttls-offered-not-used` once, and
-//! `deletions-undone` when RSET revoked successful DELEs.
+//! `cleartext-mail` per RETR/TOP result, `starttls-offered-not-used` once,
+//! `deletions-undone` when RSET revoked successful DELEs, and `starttls-not-negotiated`
+//! when STLS was accepted but the next bytes were not a TLS record (the dialogue went on
+//! in clear and was parsed; only a TLS record makes the rest opaque).
 //!
 //! # Evidence
 //! [`Pop3Dissector::is_pop3`] is true only with a real greeting (the server spoke first with
@@ -287,6 +289,11 @@ pub struct Pop3Dissector {
     client: LineReader,
     server: LineReader,
     tls: Tls,
+    /// STLS was answered +OK: the next bytes (of either side) decide whether TLS really
+    /// started (a TLS record) or the dialogue went on in clear.
+    tls_unconfirmed: bool,
+    /// After +OK to STLS, this side went on in clear at this frame.
+    not_negotiated: Option<(Side, u64)>,
     /// Transcript index of the `Tls` entry per side (client, server).
     tls_entry: [Option<usize>; 2],
 
@@ -343,6 +350,8 @@ impl Pop3Dissector {
             } else {
                 Tls::None
             },
+            tls_unconfirmed: false,
+            not_negotiated: None,
             tls_entry: [None; 2],
             client_spoke: false,
             server_spoke: false,
@@ -836,6 +845,7 @@ impl Pop3Dissector {
             Kind::Quit => self.quit_answered = true,
             Kind::Stls if ok => {
                 self.tls = Tls::Starttls;
+                self.tls_unconfirmed = true;
                 self.starttls_offered = true;
             }
             _ => {}
@@ -1013,6 +1023,15 @@ impl Pop3Dissector {
     }
 
     fn feed(&mut self, from: Side, bytes: &[u8], meta: ChunkMeta) {
+        if self.tls_unconfirmed && !bytes.is_empty() {
+            // The first bytes after +OK to STLS: only a TLS record makes the rest opaque
+            // (RFC 2595 §4); anything else is read on in clear and reported.
+            self.tls_unconfirmed = false;
+            if !super::is_tls_record_start(bytes) {
+                self.tls = Tls::None;
+                self.not_negotiated = Some((from, meta.frame));
+            }
+        }
         if self.tls != Tls::None {
             if self.tls == Tls::Implicit && !bytes.is_empty() && !self.side_spoke(from) {
                 // A TLS record starts with content type 22 (handshake) and version 3.x.
@@ -1033,8 +1052,9 @@ impl Pop3Dissector {
         }
         *self.reader(from) = reader;
         if self.tls != Tls::None && !input.is_empty() {
-            // STLS was accepted in the middle of this chunk: the rest is TLS.
-            self.tls_bytes(from, input.len(), meta);
+            // STLS was accepted in the middle of this chunk: the rest is TLS if it starts
+            // like a TLS record (decided at the top of `feed`).
+            self.feed(from, input, meta);
         }
     }
 
@@ -1142,7 +1162,18 @@ impl Dissector for Pop3Dissector {
             self.abandon(p);
         }
         self.finish_sasl(None, None);
-        if self.starttls_offered && self.tls == Tls::None && !self.credentials.is_empty() {
+        if let Some((side, frame)) = self.not_negotiated {
+            let who = match side {
+                Side::Client => "client",
+                Side::Server => "server",
+            };
+            self.findings.push(Finding {
+                code: "starttls-not-negotiated".into(),
+                detail: format!(
+                    "the server accepted STLS (+OK) but the {who} went on in clear text instead of starting TLS (frame {frame}); the rest was read as clear text"
+                ),
+            });
+        } else if self.starttls_offered && self.tls == Tls::None && !self.credentials.is_empty() {
             self.findings.push(Finding {
                 code: "starttls-offered-not-used".into(),
                 detail: "the server offered STLS but the client authenticated in clear text".into(),

@@ -60,11 +60,19 @@ pub enum Anomaly {
     TlsWithoutReply,
     /// Nothing SMTP-like in the first lines; the rest of the connection was only counted.
     NotSmtp,
+    /// A lone `.` line in DATA not bounded by CRLF on both sides (`\n.\n`, `\r\n.\n`,
+    /// `\n.\r\n`). RFC 5321 §4.1.1.4 ends DATA only at CRLF `.` CRLF, and so does Postfix
+    /// 3.9 and later by default (`smtpd_forbid_bare_newline = normalize`): the line is
+    /// content, not the end. Such lines are the SMTP smuggling attack (CVE-2023-51764).
+    BareLfTerminator,
+    /// A server's line not terminated when the client spoke again: the client had the whole
+    /// reply (e.g. a banner without CRLF), so the line was taken as complete.
+    UnterminatedReply,
 }
 
 impl Anomaly {
     /// Every variant, in report order.
-    pub const ALL: [Anomaly; 22] = [
+    pub const ALL: [Anomaly; 24] = [
         Anomaly::ReplyWithoutCommand,
         Anomaly::InvalidReply,
         Anomaly::ReplyCodeMismatch,
@@ -87,6 +95,8 @@ impl Anomaly {
         Anomaly::UnterminatedLine,
         Anomaly::TlsWithoutReply,
         Anomaly::NotSmtp,
+        Anomaly::BareLfTerminator,
+        Anomaly::UnterminatedReply,
     ];
 
     /// Kebab-case name used in reports.
@@ -114,6 +124,8 @@ impl Anomaly {
             Anomaly::UnterminatedLine => "smtp-unterminated-line",
             Anomaly::TlsWithoutReply => "smtp-tls-without-reply",
             Anomaly::NotSmtp => "smtp-not-smtp",
+            Anomaly::BareLfTerminator => "smtp-bare-lf-terminator",
+            Anomaly::UnterminatedReply => "smtp-unterminated-reply",
         }
     }
 

@@ -14,18 +14,29 @@
 //!   once, without waiting for 354, so that one-sided captures (client → server only) and
 //!   a lost 354 still yield the message. If a reply other than 354 answers DATA before any
 //!   content line arrived, the DATA was refused and the client's lines are commands again.
+//!   DATA ends only at CRLF `.` CRLF (Postfix ≥ 3.9's default, RFC 5321 §4.1.1.4): a `.`
+//!   line with a bare LF on either side is content (`smtp-bare-lf-terminator`).
+//! - **State (RFC 5321 §3.3)**: what the server refused did not happen. A refused MAIL
+//!   starts no transaction (a refused nested MAIL leaves the open one); a RCPT or DATA
+//!   outside a transaction opens a tentative one (a capture that started mid-transaction)
+//!   that a refusal removes; RSET after a refused DATA, then MAIL, is the same transaction
+//!   tried again; `helo` is the last name the server accepted. The command list keeps
+//!   every command with its reply.
 //! - **Gaps**: the line framer drops the rest of a line whose start was lost and flags it;
 //!   command and reply fragments are dropped (counted), content fragments are dropped too
 //!   and the message is marked incomplete, but collection goes on until the `.` line. If the
 //!   `.` line itself was lost, a server reply during content after a gap closes the message.
 //!   A gap inside BDAT payload is subtracted from the chunk (the size is known), so framing
 //!   stays exact.
-//! - **TLS**: after `STARTTLS` answered by 220 (or a TLS record from the client while the
-//!   reply is still outstanding) both directions are only counted. `tls_from_start`
-//!   (SMTPS, port 465) counts everything.
+//! - **TLS**: after `STARTTLS` answered by 220, the next bytes decide: a TLS record makes
+//!   both directions opaque (only counted), anything else is parsed on in clear with the
+//!   finding `starttls-not-negotiated`. A TLS record from the client while the reply is
+//!   still outstanding starts TLS too. `tls_from_start` (SMTPS, when the analysis layer saw
+//!   TLS from the first byte) counts everything.
 //! - **Is it SMTP?** [`SmtpDissector::is_smtp`] is false unless a 220 greeting, or a known
-//!   command together with a valid reply (or with a silent server), was seen; after a
-//!   number of non-SMTP lines and nothing valid, parsing stops.
+//!   command together with a valid reply (or with a silent server), was seen, and false
+//!   for FTP (its verbs or reply codes without any SMTP-only command); after a number of
+//!   non-SMTP lines and nothing valid, parsing stops.
 
 mod anomaly;
 pub mod parser;
@@ -133,11 +144,23 @@ enum ClientMode {
 enum Kind {
     Helo,
     Ehlo,
-    Mail,
-    Rcpt { tx: usize, rcpt: Option<usize> },
+    /// `tx`: the transaction it opened; `prev`: the one open before (a nested MAIL).
+    Mail {
+        tx: Option<usize>,
+        prev: Option<usize>,
+    },
+    Rcpt {
+        tx: usize,
+        rcpt: Option<usize>,
+    },
     Data,
-    DataEnd { tx: usize },
-    Bdat { tx: usize, last: bool },
+    DataEnd {
+        tx: usize,
+    },
+    Bdat {
+        tx: usize,
+        last: bool,
+    },
     Auth,
     Starttls,
     Quit,
@@ -204,8 +227,11 @@ struct SaslState {
     ex: SaslExchange,
     /// Responses carrying data sent so far (initial response included, `*` excluded).
     responses: usize,
-    /// Responses the mechanism needs, when known: used only when the server is silent.
+    /// Responses the mechanism needs, when known: used when the server is silent or its
+    /// replies are missing.
     expected: Option<usize>,
+    /// 334 challenges seen, counting an initial response as answering a first one.
+    challenges: usize,
 }
 
 /// The message in progress.
@@ -223,6 +249,9 @@ struct MsgState {
     body_entry: Option<usize>,
     /// Content lines (for the transcript; BDAT counts chunks).
     lines: u64,
+    /// The last line ended in CRLF (the DATA line counts): the start of a possible
+    /// CRLF `.` CRLF end.
+    prev_crlf: bool,
 }
 
 #[derive(Debug, Default)]
@@ -238,12 +267,21 @@ struct State {
     greeting_done: bool,
     banner: Option<String>,
     banner_220: bool,
+    /// The name of the last HELO/EHLO sent (kept for a silent server).
     helo: Option<String>,
+    /// The name of the last HELO/EHLO the server accepted: what the session reports when
+    /// replies were seen (a refused EHLO followed by HELO reports the HELO name).
+    helo_accepted: Option<String>,
     extensions: Vec<String>,
     starttls_offered: bool,
     tls: Tls,
     /// STARTTLS sent, its reply not yet seen.
     starttls_pending: bool,
+    /// STARTTLS was answered 220: the next bytes (of either side) decide whether TLS
+    /// really started (a TLS record) or the dialogue went on in clear.
+    tls_unconfirmed: bool,
+    /// After a 220 to STARTTLS, this side went on in clear at this frame.
+    not_negotiated: Option<(Side, u64)>,
     starttls_refused: bool,
     quit_answered: bool,
     commands: Vec<Command>,
@@ -264,9 +302,17 @@ struct State {
     anomalies: AnomalyCounts,
     client_seen: bool,
     server_seen: bool,
+    /// The transaction whose DATA the server refused last.
+    data_refused: Option<usize>,
+    /// RSET ended this transaction after its DATA was refused.
+    reset_after_refused_data: Option<usize>,
     known_commands: u64,
     valid_replies: u64,
     junk_lines: u64,
+    /// FTP verbs from the client and FTP-only reply codes from the server.
+    ftp_signs: u64,
+    /// Commands only SMTP has (HELO/EHLO/MAIL/RCPT/DATA/BDAT/STARTTLS).
+    smtp_signs: u64,
     /// AUTH or MAIL in clear after STARTTLS was offered: (verb, frame).
     not_used: Option<(&'static str, u64)>,
 }
@@ -304,10 +350,14 @@ impl SmtpDissector {
     /// should drop the session instead of reporting it.
     pub fn is_smtp(&self) -> bool {
         let s = &self.st;
+        // FTP greets with 220 too: its verbs or reply codes, with nothing only SMTP has,
+        // make it FTP, not mail.
+        let ftp = s.ftp_signs > 0 && s.smtp_signs == 0;
         s.implicit_tls
-            || s.banner_220
-            || (s.known_commands > 0 && (s.valid_replies > 0 || !s.server_seen))
-            || (s.valid_replies > 0 && !s.client_seen && s.junk_lines == 0)
+            || (!ftp
+                && (s.banner_220
+                    || (s.known_commands > 0 && (s.valid_replies > 0 || !s.server_seen))
+                    || (s.valid_replies > 0 && !s.client_seen && s.junk_lines == 0)))
     }
 
     /// How often `a` occurred so far.
@@ -332,6 +382,10 @@ impl SmtpDissector {
                 }
                 ClientMode::Command | ClientMode::Sasl | ClientMode::Data => {}
             }
+            if self.st.tls_unconfirmed && self.client_lines.buffered() == 0 {
+                self.st.confirm_tls(Side::Client, input, meta);
+                continue;
+            }
             // A TLS handshake record right after STARTTLS whose reply we have not seen:
             // the server said 220 somewhere we could not see (one-sided capture, loss).
             if self.st.starttls_pending
@@ -350,11 +404,33 @@ impl SmtpDissector {
         }
     }
 
+    /// The client speaks while the server's last line has no line end yet: a client only
+    /// speaks after the whole reply (a banner sent without CRLF, a reply whose CRLF comes
+    /// later or never), so a buffered line that is a complete final reply line is taken as
+    /// one now. Otherwise it would swallow the next reply and shift every later pairing.
+    fn flush_unterminated_reply(&mut self) {
+        if self.st.server_opaque {
+            return;
+        }
+        let pending = self.server_lines.pending();
+        if parse_reply(pending).is_none_or(|r| r.more) {
+            return;
+        }
+        if let Some(line) = self.server_lines.flush() {
+            self.st.anomalies.add(Anomaly::UnterminatedReply);
+            self.st.server_line(&line);
+        }
+    }
+
     fn server_data(&mut self, mut input: &[u8], meta: ChunkMeta) {
         while !input.is_empty() {
             if self.st.server_opaque {
                 self.st.opaque_bytes(Side::Server, input.len(), meta);
                 return;
+            }
+            if self.st.tls_unconfirmed && self.server_lines.buffered() == 0 {
+                self.st.confirm_tls(Side::Server, input, meta);
+                continue;
             }
             let Some(line) = self.server_lines.next_line(&mut input, meta) else {
                 break;
@@ -372,6 +448,7 @@ impl StreamConsumer for SmtpDissector {
         match from {
             Side::Client => {
                 self.st.client_seen = true;
+                self.flush_unterminated_reply();
                 self.client_data(bytes, meta);
             }
             Side::Server => {
@@ -519,6 +596,20 @@ impl State {
         }
     }
 
+    /// The first bytes of `from` after a 220 to STARTTLS: only a TLS record makes the rest
+    /// opaque (RFC 3207 §4: the TLS negotiation begins right after the 220). Anything else
+    /// (a client that goes on in clear, a proxy that stripped TLS) is parsed as clear text
+    /// and reported as `starttls-not-negotiated`, so a credential sent there is not hidden.
+    fn confirm_tls(&mut self, from: Side, input: &[u8], meta: ChunkMeta) {
+        self.tls_unconfirmed = false;
+        if super::is_tls_record_start(input) {
+            self.start_tls();
+        } else {
+            self.tls = Tls::None;
+            self.not_negotiated = Some((from, meta.frame));
+        }
+    }
+
     fn start_tls(&mut self) {
         self.tls = Tls::Starttls;
         self.starttls_pending = false;
@@ -584,6 +675,15 @@ impl State {
             self.junk_lines += 1;
         }
         let verb = cmd.verb().to_string();
+        if parser::is_ftp_verb(&verb) {
+            self.ftp_signs += 1;
+        }
+        if matches!(
+            verb.as_str(),
+            "HELO" | "EHLO" | "LHLO" | "MAIL" | "RCPT" | "DATA" | "BDAT" | "STARTTLS"
+        ) {
+            self.smtp_signs += 1;
+        }
         if line.partial {
             // The line was longer than `max_line`: its argument is only a first part.
             let field = match verb.as_str() {
@@ -606,8 +706,13 @@ impl State {
             }
             "MAIL" => {
                 self.check_starttls_not_used("MAIL", line.meta);
+                self.drop_refused_attempt();
+                let prev = self.current_tx;
                 self.start_transaction(cmd.arg, line.meta);
-                Kind::Mail
+                Kind::Mail {
+                    tx: self.current_tx,
+                    prev,
+                }
             }
             "RCPT" => self.add_recipient(cmd.arg, line.meta),
             "DATA" => {
@@ -636,6 +741,8 @@ impl State {
             "RSET" => {
                 // RFC 5321 §4.1.1.5: the transaction (and a BDAT message) is abandoned.
                 self.finish_message(false);
+                self.reset_after_refused_data =
+                    self.current_tx.filter(|t| self.data_refused == Some(*t));
                 self.current_tx = None;
                 Kind::Other
             }
@@ -716,6 +823,8 @@ impl State {
     fn open_tx(&mut self, meta: ChunkMeta, why: Anomaly) -> Option<usize> {
         if self.current_tx.is_none() {
             self.anomalies.add(why);
+            // Tentative: a capture that started mid-transaction. If the server refuses the
+            // command (RFC 5321 §3.3: 503 outside a transaction) it is dropped again.
             self.current_tx = self.push_transaction(None, String::new(), meta);
         }
         self.current_tx
@@ -816,6 +925,7 @@ impl State {
             ex,
             responses,
             expected,
+            challenges: responses,
         });
         self.client_mode = Some(ClientMode::Sasl);
     }
@@ -826,19 +936,25 @@ impl State {
         }
         // With a silent server (one-sided capture) nothing ends the exchange: leave it once
         // the mechanism has all its responses, or on a line that is a command and not base64.
-        if !self.server_seen {
-            let done = self
-                .sasl
-                .as_ref()
-                .is_none_or(|s| s.expected.is_some_and(|e| s.responses >= e));
-            let is_command = sasl::decode_b64(line.bytes).is_none()
-                && parse_command(line.bytes).is_some_and(|c| c.known);
-            if done || is_command {
-                self.finish_sasl(None, None);
-                self.client_mode = Some(ClientMode::Command);
-                self.command_line(line);
-                return;
-            }
+        // With a server whose replies are missing or garbage (a lost direction, a server
+        // answering nonsense) the same bytes must give the same result: once the mechanism
+        // had its responses, a line that is a known SMTP command ends the exchange (a
+        // further SASL response would have needed a 334 first).
+        let done = self
+            .sasl
+            .as_ref()
+            .is_none_or(|s| s.expected.is_some_and(|e| s.responses >= e));
+        let known = parse_command(line.bytes).is_some_and(|c| c.known);
+        let leave = if self.server_seen {
+            done && known && !self.sasl_challenged()
+        } else {
+            done || (known && sasl::decode_b64(line.bytes).is_none())
+        };
+        if leave {
+            self.finish_sasl(None, None);
+            self.client_mode = Some(ClientMode::Command);
+            self.command_line(line);
+            return;
         }
         self.push_line_entry(Side::Client, line);
         let arg = self.field(line.bytes, self.limits.max_text, "arg");
@@ -850,6 +966,14 @@ impl State {
             }
         }
         self.push_pending(idx, Kind::Auth);
+    }
+
+    /// The server asked for one more SASL response: its last reply to the exchange was a
+    /// 334 that came after the client's responses so far.
+    fn sasl_challenged(&self) -> bool {
+        self.sasl
+            .as_ref()
+            .is_some_and(|s| s.challenges > s.responses)
     }
 
     /// Ends the SASL exchange in progress (if any) and records its credential.
@@ -875,8 +999,21 @@ impl State {
             return self.command_line(line);
         };
         m.started = true;
-        if is_terminator(line) {
+        // Policy for bare LF: that of Postfix 3.9 and later by default
+        // (`smtpd_forbid_bare_newline = normalize`) and of RFC 5321 §4.1.1.4: DATA ends only
+        // at CRLF `.` CRLF; a `.` line with a bare LF on either side is content (the server
+        // answers only at the real end, so replies stay paired). Lines themselves may end
+        // in a bare LF, as Postfix accepts them.
+        let crlf_before = m.prev_crlf;
+        if !line.partial {
+            m.prev_crlf = line.ending == b"\r\n";
+        }
+        let bare_lf_end = is_terminator(line) && !(crlf_before && line.ending == b"\r\n");
+        if is_terminator(line) && !bare_lf_end {
             let tx = m.tx;
+            // An empty message (DATA then `.`) has its place and time from its end line.
+            m.builder
+                .get_or_insert_with(|| MessageBuilder::new(line.meta, &limits));
             self.push_line_entry(Side::Client, line);
             self.finish_message(true);
             self.client_mode = Some(ClientMode::Command);
@@ -898,6 +1035,9 @@ impl State {
             m.lines += 1;
         }
         self.update_body(line.meta);
+        if bare_lf_end {
+            self.anomalies.add(Anomaly::BareLfTerminator);
+        }
     }
 
     /// Keeps the transcript's `Body` entry of the message in progress up to date.
@@ -979,6 +1119,11 @@ impl State {
             return;
         }
         self.push_line_entry(Side::Server, line);
+        if let Some(code) = line.bytes.first_chunk::<3>() {
+            if code.iter().all(u8::is_ascii_digit) && parser::is_ftp_reply_code(code) {
+                self.ftp_signs += 1;
+            }
+        }
         let Some(r) = parse_reply(line.bytes) else {
             self.anomalies.add(Anomaly::InvalidReply);
             self.junk_lines += 1;
@@ -1066,6 +1211,12 @@ impl State {
             self.commands[i].reply = Some(reply);
         }
         let success = r.class() == b'2';
+        if success && matches!(p.kind, Kind::Helo | Kind::Ehlo) {
+            if let Some(i) = p.cmd {
+                let name = parser::trim(self.commands[i].arg.as_bytes()).to_vec();
+                self.helo_accepted = Some(lossy(&name));
+            }
+        }
         match p.kind {
             Kind::Ehlo if success => {
                 let max = self.limits.max_field;
@@ -1082,10 +1233,14 @@ impl State {
                 });
                 self.extensions = exts;
             }
-            Kind::Rcpt { tx, rcpt: Some(i) } => {
-                if let Some(rc) = self.transactions[tx].rcpt_to.get_mut(i) {
+            Kind::Mail { tx: Some(t), prev } if !success => self.mail_refused(t, prev),
+            Kind::Rcpt { tx, rcpt } => {
+                if let Some(rc) = rcpt.and_then(|i| self.transactions[tx].rcpt_to.get_mut(i)) {
                     rc.accepted = success;
                     rc.reply = Some(raw);
+                }
+                if !success {
+                    self.drop_phantom(tx);
                 }
             }
             Kind::Data => self.data_reply(&r, raw),
@@ -1098,6 +1253,7 @@ impl State {
                     let challenge = r.lines.first().map(Vec::as_slice).unwrap_or(b"");
                     if let Some(s) = &mut self.sasl {
                         s.ex.server(challenge);
+                        s.challenges += 1;
                     }
                 } else {
                     self.finish_sasl(Some(success), Some(raw));
@@ -1105,7 +1261,9 @@ impl State {
             }
             Kind::Starttls => {
                 if r.is(b"220") {
-                    self.start_tls();
+                    self.tls = Tls::Starttls;
+                    self.starttls_pending = false;
+                    self.tls_unconfirmed = true;
                 } else {
                     // Refused: the dialogue goes on in clear.
                     self.starttls_pending = false;
@@ -1117,13 +1275,111 @@ impl State {
         }
     }
 
+    /// MAIL was refused: RFC 5321 §3.3, what the server refused did not happen. It starts
+    /// no transaction (the command list keeps it, with its reply); a nested MAIL refused
+    /// with 503 leaves the transaction that was open as it was, and recipients pipelined
+    /// after the refused MAIL belong to that one (or to none).
+    fn mail_refused(&mut self, t: usize, prev: Option<usize>) {
+        if t + 1 != self.transactions.len() || self.transactions[t].message.is_some() {
+            return;
+        }
+        let Some(refused) = self.transactions.pop() else {
+            return;
+        };
+        let base = prev.map(|p| self.transactions[p].rcpt_to.len());
+        if let Some(p) = prev {
+            self.transactions[p].rcpt_to.extend(refused.rcpt_to);
+        }
+        let move_tx = |tx: usize| if tx == t { prev } else { Some(tx) };
+        for q in &mut self.pending {
+            q.kind = match q.kind {
+                Kind::Rcpt { tx, rcpt } if tx == t => match (prev, base) {
+                    (Some(p), Some(b)) => Kind::Rcpt {
+                        tx: p,
+                        rcpt: rcpt.map(|i| b + i),
+                    },
+                    _ => Kind::Other,
+                },
+                Kind::DataEnd { tx } => move_tx(tx).map_or(Kind::Other, |tx| Kind::DataEnd { tx }),
+                Kind::Bdat { tx, last } => {
+                    move_tx(tx).map_or(Kind::Other, |tx| Kind::Bdat { tx, last })
+                }
+                k => k,
+            };
+        }
+        if let Some(m) = &mut self.msg {
+            if m.tx == t {
+                m.tx = prev.unwrap_or(usize::MAX);
+            }
+        }
+        if self.current_tx == Some(t) {
+            self.current_tx = prev;
+        }
+    }
+
+    /// A MAIL after RSET after the server refused DATA (RFC 5321 §4.1.1.5: sender and
+    /// recipients were discarded): the client tries the same mail again, so the attempt
+    /// that transferred nothing is not listed as a transaction of its own (its commands
+    /// and replies stay in the command list).
+    fn drop_refused_attempt(&mut self) {
+        let Some(t) = self.reset_after_refused_data.take() else {
+            return;
+        };
+        if t + 1 == self.transactions.len()
+            && self.transactions[t].message.is_none()
+            && !self.refers_to(t)
+        {
+            self.transactions.pop();
+        }
+    }
+
+    /// A command still waiting for its reply refers to transaction `t`.
+    fn refers_to(&self, t: usize) -> bool {
+        self.pending.iter().any(|p| match p.kind {
+            Kind::Rcpt { tx, .. } | Kind::DataEnd { tx } | Kind::Bdat { tx, .. } => tx == t,
+            Kind::Mail { tx, .. } => tx == Some(t),
+            _ => false,
+        }) || self.msg.as_ref().is_some_and(|m| m.tx == t && m.started)
+    }
+
+    /// A RCPT or DATA outside any transaction opened a tentative one (for a capture that
+    /// started mid-transaction); the server refused it (RFC 5321 §3.3: 503, no MAIL), so
+    /// there was no transaction: it is dropped once nothing else refers to it.
+    fn drop_phantom(&mut self, t: usize) {
+        let Some(tx) = self.transactions.get(t) else {
+            return;
+        };
+        if t + 1 != self.transactions.len()
+            || tx.mail_from.is_some()
+            || tx.message.is_some()
+            || tx.rcpt_to.iter().any(|r| r.accepted)
+            || self.refers_to(t)
+        {
+            return;
+        }
+        self.transactions.pop();
+        if let Some(m) = &mut self.msg {
+            if m.tx == t {
+                m.tx = usize::MAX;
+            }
+        }
+        if self.current_tx == Some(t) {
+            self.current_tx = None;
+        }
+    }
+
     fn data_reply(&mut self, r: &FullReply, _raw: String) {
         let Some(m) = &mut self.msg else { return };
         if r.is(b"354") {
             m.got_354 = true;
         } else if !m.started {
             // DATA refused (e.g. 554 no valid recipients): the client's lines are commands.
+            let tx = m.tx;
             self.msg = None;
+            if tx != usize::MAX {
+                self.data_refused = Some(tx);
+                self.drop_phantom(tx);
+            }
             if self.client_mode() == ClientMode::Data {
                 self.client_mode = Some(ClientMode::Command);
             }
@@ -1191,7 +1447,7 @@ impl State {
         let findings = self.findings(&messages);
         SessionOutput {
             detail: ProtocolDetail::Smtp(SmtpDetail {
-                helo: self.helo.take(),
+                helo: self.helo_accepted.take().or_else(|| self.helo.take()),
                 extensions: std::mem::take(&mut self.extensions),
                 transactions: std::mem::take(&mut self.transactions),
             }),
@@ -1246,7 +1502,19 @@ impl State {
                 });
             }
         }
-        if let Some((verb, frame)) = self.not_used {
+        if let Some((side, frame)) = self.not_negotiated {
+            let who = match side {
+                Side::Client => "client",
+                Side::Server => "server",
+            };
+            out.push(Finding {
+                code: "starttls-not-negotiated".into(),
+                detail: format!(
+                    "the server accepted STARTTLS (220) but the {who} went on in clear text instead of starting TLS (frame {frame}); the rest was read as clear text"
+                ),
+            });
+        }
+        if let Some((verb, frame)) = self.not_used.filter(|_| self.not_negotiated.is_none()) {
             out.push(Finding {
                 code: "starttls-offered-not-used".into(),
                 detail: if self.starttls_refused {
@@ -1274,6 +1542,7 @@ impl MsgState {
             got_354: false,
             body_entry: None,
             lines: 0,
+            prev_crlf: true,
         }
     }
 }

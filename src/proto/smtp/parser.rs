@@ -86,6 +86,50 @@ const KNOWN_VERBS: &[&str] = &[
     "LHLO",
 ];
 
+/// FTP command verbs (RFC 959, 2228, 2389, 2428, 3659) that SMTP does not have. FTP, like
+/// SMTP, greets with `220`: these tell an FTP control connection apart.
+const FTP_VERBS: &[&str] = &[
+    "USER", "PASS", "ACCT", "CWD", "CDUP", "SMNT", "REIN", "PORT", "PASV", "EPSV", "EPRT", "TYPE",
+    "STRU", "MODE", "RETR", "STOR", "STOU", "APPE", "ALLO", "REST", "RNFR", "RNTO", "ABOR", "DELE",
+    "RMD", "MKD", "PWD", "XPWD", "LIST", "NLST", "MLSD", "MLST", "SITE", "SYST", "STAT", "FEAT",
+    "OPTS", "SIZE", "MDTM", "PBSZ", "PROT",
+];
+
+/// An FTP verb that is not an SMTP verb (`verb` upper-cased).
+pub fn is_ftp_verb(verb: &str) -> bool {
+    FTP_VERBS.contains(&verb)
+}
+
+/// A reply code FTP uses and SMTP never does (RFC 959 §4.2 vs RFC 5321 §4.2.3): any 1yz
+/// preliminary reply, `200`, `215` (system type), `226`, `227`/`229` (passive mode), `230`
+/// (logged in), `257` (path created), `331`/`332` (need password / account), `350`, ...
+pub fn is_ftp_reply_code(code: &[u8; 3]) -> bool {
+    code[0] == b'1'
+        || matches!(
+            code,
+            b"200"
+                | b"202"
+                | b"212"
+                | b"213"
+                | b"215"
+                | b"225"
+                | b"226"
+                | b"227"
+                | b"228"
+                | b"229"
+                | b"230"
+                | b"232"
+                | b"234"
+                | b"257"
+                | b"331"
+                | b"332"
+                | b"350"
+                | b"425"
+                | b"426"
+                | b"532"
+        )
+}
+
 /// Longest verb accepted as a (possibly unknown) command.
 const MAX_VERB: usize = 16;
 

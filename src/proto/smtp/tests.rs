@@ -1214,3 +1214,308 @@ fn body_sent_after_refused_data_pairs_500_replies() {
         ["smtp-invalid-command (2)", "smtp-data-without-mail"]
     );
 }
+
+// ----- issue 12: SMTP state when the other side is silent or odd --------------------
+
+/// The client side of a session with AUTH LOGIN, a transaction and QUIT.
+const LOGIN_AND_MAIL: &[&[u8]] = &[
+    b"EHLO c.example\r\n",
+    b"AUTH LOGIN\r\n",
+    b"YW5h\r\n",         // "ana"
+    b"c2VjcmV0LTE=\r\n", // "secret-1"
+    b"MAIL FROM:<ana@example.org>\r\n",
+    b"RCPT TO:<bo@example.org>\r\n",
+    b"DATA\r\n",
+    b"Subject: x\r\n\r\nhello\r\n.\r\n",
+    b"QUIT\r\n",
+];
+
+fn summary(out: &SessionOutput) -> (Vec<String>, Vec<Option<String>>, usize, Option<String>) {
+    let d = detail(out);
+    let verbs = out.commands.iter().map(|c| c.verb.clone()).collect();
+    let froms = d.transactions.iter().map(|t| t.mail_from.clone()).collect();
+    let user = out.credentials.first().and_then(|c| c.password.clone());
+    (verbs, froms, out.messages.len(), user)
+}
+
+/// Item 5: AUTH LOGIN whose server replies are missing (a lost direction after the
+/// banner) or garbage must not swallow MAIL, RCPT and DATA as base64: the result agrees
+/// with a client-only capture of the same bytes.
+#[test]
+fn auth_login_without_334_does_not_swallow_the_transaction() {
+    let client_only: Vec<Ev> = LOGIN_AND_MAIL
+        .iter()
+        .enumerate()
+        .map(|(i, b)| C(i as u64 + 1, b))
+        .collect();
+    let (_, want) = run(&client_only);
+    let want = summary(&want);
+    assert_eq!(want.2, 1);
+    assert_eq!(want.3.as_deref(), Some("secret-1"));
+    // The banner, then nothing more from the server.
+    let mut banner_only = vec![S(1, b"220 mx.example ESMTP\r\n")];
+    banner_only.extend(client_only.iter().map(|e| match *e {
+        C(f, b) => C(f + 1, b),
+        _ => unreachable!(),
+    }));
+    let (_, got) = run(&banner_only);
+    assert_eq!(summary(&got), want);
+    // The banner, then a server that answers nonsense to everything.
+    let mut garbage = vec![S(1, b"220 mx.example ESMTP\r\n")];
+    for (i, b) in LOGIN_AND_MAIL.iter().enumerate() {
+        garbage.push(C(2 * i as u64 + 2, b));
+        garbage.push(S(2 * i as u64 + 3, b"?? what\r\n"));
+    }
+    let (_, got) = run(&garbage);
+    assert_eq!(summary(&got), want);
+}
+
+/// Item 6: a banner without CRLF (the client speaks after it) does not swallow the EHLO
+/// reply and shift every later pairing (an accepted RCPT got the 354).
+#[test]
+fn banner_without_crlf_keeps_replies_paired() {
+    let (_, out) = run(&[
+        S(1, b"220 mx.example ESMTP"),
+        C(2, b"EHLO c\r\n"),
+        S(3, b"250 mx.example\r\n"),
+        C(4, b"MAIL FROM:<a@x>\r\n"),
+        S(5, b"250 ok\r\n"),
+        C(6, b"RCPT TO:<b@x>\r\n"),
+        S(7, b"250 ok\r\n"),
+        C(8, b"DATA\r\n"),
+        S(9, b"354 go\r\n"),
+        C(10, b"hi\r\n.\r\n"),
+        S(11, b"250 queued\r\n"),
+        C(12, b"QUIT\r\n"),
+        S(13, b"221 bye\r\n"),
+    ]);
+    assert_eq!(out.banner.as_deref(), Some("mx.example ESMTP"));
+    assert_eq!(
+        pairs(&out),
+        [
+            "EHLO c -> 250 mx.example",
+            "MAIL FROM:<a@x> -> 250 ok",
+            "RCPT TO:<b@x> -> 250 ok",
+            "DATA  -> 354 go",
+            "QUIT  -> 221 bye",
+        ]
+    );
+    let t = &detail(&out).transactions[0];
+    assert!(t.rcpt_to[0].accepted);
+    assert_eq!(t.accepted, Some(true));
+    assert!(out.complete);
+}
+
+/// Item 7: a nested MAIL refused with 503 does not take over the transaction: the message
+/// belongs to the first sender, with both recipients; a MAIL refused with 550 starts no
+/// transaction at all.
+#[test]
+fn refused_nested_mail_does_not_take_over_the_transaction() {
+    let (_, out) = run(&[
+        S(1, b"220 mx ESMTP\r\n"),
+        C(2, b"HELO c\r\n"),
+        S(3, b"250 mx\r\n"),
+        C(4, b"MAIL FROM:<first@x>\r\n"),
+        S(5, b"250 ok\r\n"),
+        C(6, b"RCPT TO:<r1@x>\r\n"),
+        S(7, b"250 ok\r\n"),
+        C(8, b"MAIL FROM:<evil@x>\r\n"),
+        S(9, b"503 5.5.1 Error: nested MAIL command\r\n"),
+        C(10, b"RCPT TO:<r2@x>\r\n"),
+        S(11, b"250 ok\r\n"),
+        C(12, b"DATA\r\n"),
+        S(13, b"354 go\r\n"),
+        C(14, b"hi\r\n.\r\n"),
+        S(15, b"250 queued\r\n"),
+        C(16, b"MAIL FROM:<spam@x>\r\n"),
+        S(17, b"550 5.7.1 rejected\r\n"),
+        C(18, b"QUIT\r\n"),
+        S(19, b"221 bye\r\n"),
+    ]);
+    let d = detail(&out);
+    assert_eq!(d.transactions.len(), 1, "{:?}", d.transactions);
+    let t = &d.transactions[0];
+    assert_eq!(t.mail_from.as_deref(), Some("first@x"));
+    let rcpts: Vec<&str> = t.rcpt_to.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(rcpts, ["r1@x", "r2@x"]);
+    assert!(t.message.is_some());
+    assert_eq!(out.messages[0].mail_from.as_deref(), Some("first@x"));
+    assert_eq!(
+        out.messages[0].rcpt_to.as_deref(),
+        Some(&["r1@x".to_string(), "r2@x".to_string()][..])
+    );
+    // The command list says what was refused.
+    let p = pairs(&out);
+    assert!(
+        p.contains(&"MAIL FROM:<evil@x> -> 503 Error: nested MAIL command".to_string()),
+        "{p:?}"
+    );
+    assert!(
+        p.contains(&"MAIL FROM:<spam@x> -> 550 rejected".to_string()),
+        "{p:?}"
+    );
+}
+
+/// Item 7, pipelined: the refusal arrives after the RCPT and DATA that followed it.
+#[test]
+fn refused_mail_pipelined_starts_no_transaction() {
+    let (_, out) = run(&[
+        S(1, b"220 mx ESMTP\r\n"),
+        C(2, b"EHLO c\r\n"),
+        S(3, b"250-mx\r\n250 PIPELINING\r\n"),
+        C(4, b"MAIL FROM:<spam@x>\r\nRCPT TO:<r@x>\r\nDATA\r\n"),
+        S(
+            5,
+            b"550 5.7.1 no\r\n503 5.5.1 need MAIL\r\n503 5.5.1 need RCPT\r\n",
+        ),
+        C(6, b"QUIT\r\n"),
+        S(7, b"221 bye\r\n"),
+    ]);
+    assert!(
+        detail(&out).transactions.is_empty(),
+        "{:?}",
+        detail(&out).transactions
+    );
+    assert!(out.messages.is_empty());
+    assert_eq!(
+        pairs(&out),
+        [
+            "EHLO c -> 250 mx\nPIPELINING",
+            "MAIL FROM:<spam@x> -> 550 no",
+            "RCPT TO:<r@x> -> 503 need MAIL",
+            "DATA  -> 503 need RCPT",
+            "QUIT  -> 221 bye",
+        ]
+    );
+}
+
+/// Item 8: a stray RCPT or DATA before any MAIL (in a dialogue seen from its greeting)
+/// makes no phantom transaction; a refused EHLO followed by HELO keeps the HELO name.
+#[test]
+fn stray_rcpt_and_refused_ehlo_follow_rfc5321_state() {
+    let (_, out) = run(&[
+        S(1, b"220 mx ESMTP\r\n"),
+        C(2, b"EHLO bad.name\r\n"),
+        S(3, b"502 5.5.2 Error: command not recognized\r\n"),
+        C(4, b"HELO good.name\r\n"),
+        S(5, b"250 mx\r\n"),
+        C(6, b"RCPT TO:<r@x>\r\n"),
+        S(7, b"503 5.5.1 Error: need MAIL command\r\n"),
+        C(8, b"DATA\r\n"),
+        S(9, b"503 5.5.1 Error: need RCPT command\r\n"),
+        C(10, b"QUIT\r\n"),
+        S(11, b"221 bye\r\n"),
+    ]);
+    let d = detail(&out);
+    assert_eq!(d.helo.as_deref(), Some("good.name"));
+    assert!(d.transactions.is_empty(), "{:?}", d.transactions);
+    assert_eq!(pairs(&out).last().unwrap(), "QUIT  -> 221 bye");
+    // A refused HELO after an accepted EHLO keeps the accepted name.
+    let (_, out) = run(&[
+        S(1, b"220 mx ESMTP\r\n"),
+        C(2, b"EHLO good.name\r\n"),
+        S(3, b"250 mx\r\n"),
+        C(4, b"HELO\r\n"),
+        S(5, b"501 Syntax: HELO hostname\r\n"),
+    ]);
+    assert_eq!(detail(&out).helo.as_deref(), Some("good.name"));
+}
+
+/// Item 9, policy: Postfix 3.9+ (`smtpd_forbid_bare_newline = normalize`, the default)
+/// and RFC 5321 end DATA only at CRLF `.` CRLF. A `\n.\n` is content (the SMTP smuggling
+/// shape), the message ends at the real terminator, and the replies stay paired: QUIT
+/// gets the 221.
+#[test]
+fn bare_lf_terminator_is_content_and_replies_stay_paired() {
+    let (d, out) = run(&[
+        S(1, b"220 mx ESMTP\r\n"),
+        C(2, b"HELO c\r\n"),
+        S(3, b"250 mx\r\n"),
+        C(4, b"MAIL FROM:<a@x>\r\n"),
+        S(5, b"250 ok\r\n"),
+        C(6, b"RCPT TO:<b@x>\r\n"),
+        S(7, b"250 ok\r\n"),
+        C(8, b"DATA\r\n"),
+        S(9, b"354 go\r\n"),
+        C(
+            10,
+            b"Subject: x\r\n\r\nhi\n.\nMAIL FROM:<evil@x>\r\nRCPT TO:<c@x>\r\nDATA\r\nsmuggled\r\n.\r\n",
+        ),
+        S(11, b"250 queued as ABC\r\n"),
+        C(12, b"QUIT\r\n"),
+        S(13, b"221 bye\r\n"),
+    ]);
+    assert_eq!(
+        pairs(&out),
+        [
+            "HELO c -> 250 mx",
+            "MAIL FROM:<a@x> -> 250 ok",
+            "RCPT TO:<b@x> -> 250 ok",
+            "DATA  -> 354 go",
+            "QUIT  -> 221 bye",
+        ]
+    );
+    assert_eq!(detail(&out).transactions.len(), 1);
+    assert_eq!(
+        data(&out.messages[0]),
+        b"Subject: x\r\n\r\nhi\n\nMAIL FROM:<evil@x>\r\nRCPT TO:<c@x>\r\nDATA\r\nsmuggled\r\n"
+    );
+    assert!(out.messages[0].complete);
+    assert_eq!(d.anomaly_count(Anomaly::BareLfTerminator), 1);
+    assert!(out.complete);
+}
+
+/// Item 10: an empty message (DATA then `.`) has the frame and time of its end line, not
+/// frame 0 and 1970.
+#[test]
+fn empty_message_has_a_frame_and_time() {
+    let (_, out) = run(&[
+        S(1, b"220 mx ESMTP\r\n"),
+        C(2, b"HELO c\r\n"),
+        S(3, b"250 mx\r\n"),
+        C(4, b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n"),
+        S(5, b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(6, b".\r\n"),
+        S(7, b"250 queued\r\n"),
+    ]);
+    let m = &out.messages[0];
+    assert_eq!(m.size, 0);
+    assert_eq!(m.frame, 6);
+    assert_eq!(m.time, Ts(6_000));
+}
+
+/// Item 8: RSET after a refused DATA, then a new MAIL: the client tried the same mail
+/// again; one transaction, not two (the refused attempt stays in the command list).
+#[test]
+fn rset_after_refused_data_then_new_mail_is_one_transaction() {
+    let (_, out) = run(&[
+        S(1, b"220 mx ESMTP\r\n"),
+        C(2, b"HELO c\r\n"),
+        S(3, b"250 mx\r\n"),
+        C(4, b"MAIL FROM:<a@x>\r\n"),
+        S(5, b"250 ok\r\n"),
+        C(6, b"RCPT TO:<b@x>\r\n"),
+        S(7, b"450 4.2.0 greylisted\r\n"),
+        C(8, b"DATA\r\n"),
+        S(9, b"554 5.5.1 Error: no valid recipients\r\n"),
+        C(10, b"RSET\r\n"),
+        S(11, b"250 ok\r\n"),
+        C(12, b"MAIL FROM:<a@x>\r\n"),
+        S(13, b"250 ok\r\n"),
+        C(14, b"RCPT TO:<b@x>\r\n"),
+        S(15, b"250 ok\r\n"),
+        C(16, b"DATA\r\n"),
+        S(17, b"354 go\r\n"),
+        C(18, b"hi\r\n.\r\n"),
+        S(19, b"250 queued\r\n"),
+    ]);
+    let d = detail(&out);
+    assert_eq!(d.transactions.len(), 1, "{:?}", d.transactions);
+    assert!(d.transactions[0].rcpt_to[0].accepted);
+    assert!(d.transactions[0].message.is_some());
+    assert_eq!(out.commands.len(), 8);
+    assert_eq!(
+        pairs(&out)[3],
+        "DATA  -> 554 Error: no valid recipients".to_string()
+    );
+}
