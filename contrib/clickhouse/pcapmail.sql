@@ -11,9 +11,7 @@
 -- e.g. a command's reply that was not seen, becomes the type's default: an empty tuple).
 -- Every field of the JSON Schema has a column (contrib/tests checks it and loads the
 -- sample records with unknown fields refused). Fields added by the Spark job: group, and
--- error / exit_status on captures. community_id (sessions) and, with --merge, capture
--- (commands, credentials, messages: the file of `frame` when it is not the session's) are
--- written by pcapmail but not yet listed in the JSON Schema.
+-- exit_status on captures. A capture that could not be read has only path and error.
 --
 -- Join credentials and messages to their session on (capture run, session id):
 -- ids are unique within one pcapmail run (or one Spark group: `group`), so a store that
@@ -131,9 +129,12 @@ CREATE TABLE IF NOT EXISTS pcapmail.messages
     `pop3_number` Nullable(UInt64),
     `uidl`        Nullable(String),
     `headers`     Tuple(message_id Nullable(String), subject Nullable(String), `from` Nullable(String),
-                        `to` Array(String), date Nullable(String)),
+                        `to` Array(String), date Nullable(String), cc Array(String),
+                        reply_to Nullable(String), in_reply_to Nullable(String),
+                        user_agent Nullable(String), x_originating_ip Nullable(String),
+                        received Array(String)),
     `attachments` Array(Tuple(filename Nullable(String), content_type String, size UInt64,
-                              sha256 FixedString(64))),
+                              sha256 FixedString(64), container Nullable(String))),
     `frame`       UInt64,
     `capture`     Nullable(String),
     `time`        DateTime64(9, 'UTC'),

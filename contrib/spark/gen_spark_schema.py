@@ -23,9 +23,9 @@ Rules (JSON Schema -> Spark SQL):
   number's text in a string field)
 - the session's `if/then/else` (SMTP / POP3 details) -> the union of both sides' fields
 - `$ref` to `#/$defs/...` is followed.
-Fields the contract fixes that the JSON Schema does not list yet (CONTRACT_FIELDS below:
-the session's `community_id`; with --merge, `capture` on commands, credentials and
-messages) are added. Fields the job adds to every record: `group` (the capture group the record came from, which
+A capture record's table is the union of `capture` and `capture_failure` (a file that could
+not be read: path and error). Fields the contract fixes that the JSON Schema does not list
+yet can be added in CONTRACT_FIELDS below (empty now). Fields the job adds to every record: `group` (the capture group the record came from, which
 with the record's ids makes them unique in the whole output); on captures: `error` (why a
 file could not be read) and `exit_status`.
 """
@@ -37,17 +37,22 @@ RECORD_TYPES = ("capture", "session", "credential", "message")
 # Fields the contract (shared/docs/CONTRACT.md) fixes and pcapmail writes, but that
 # schema/pcapmail-1.schema.json does not list yet, by $defs name; once the schema lists
 # one, its own definition is used (a field is never added twice).
-CONTRACT_FIELDS = {
-    "session": {"community_id": {"type": "string"}},
-    # with --merge: the capture file of `frame` when it is not the session's
-    "command": {"capture": {"type": "string"}},
-    "credential": {"capture": {"type": "string"}},
-    "message": {"capture": {"type": "string"}},
+# (Empty since main's schema lists community_id and, for --merge, `capture`.) Example:
+#   CONTRACT_FIELDS = {"session": {"community_id": {"type": "string"}}}
+CONTRACT_FIELDS = {}
+
+# The $defs whose properties make up each record type: a capture record is either a capture
+# that was read or a `capture_failure` (path and error); their union is one table.
+RECORD_DEFS = {
+    "capture": ("capture", "capture_failure"),
+    "session": ("session",),
+    "credential": ("credential",),
+    "message": ("message",),
 }
 
 # Added by the Spark job (not by pcapmail): see the module doc.
 JOB_FIELDS = {
-    "capture": [("group", "string"), ("error", "string"), ("exit_status", "long")],
+    "capture": [("group", "string"), ("error", "string"), ("exit_status", "long")],  # error: if the schema lacks it
     "session": [("group", "string")],
     "credential": [("group", "string")],
     "message": [("group", "string")],
@@ -165,6 +170,8 @@ class Converter:
 def with_contract_fields(schema):
     schema = json.loads(json.dumps(schema))
     for name, fields in CONTRACT_FIELDS.items():
+        if name not in schema["$defs"]:
+            continue
         props = schema["$defs"][name].setdefault("properties", {})
         for field, sub in fields.items():
             props.setdefault(field, sub)
@@ -175,7 +182,12 @@ def spark_schemas(schema):
     conv = Converter(with_contract_fields(schema))
     out = {}
     for rt in RECORD_TYPES:
-        out[rt] = conv.struct(conv.properties(conv.defs[rt]), rt, JOB_FIELDS[rt])
+        props = {}
+        for d in RECORD_DEFS[rt]:
+            if d in conv.defs:
+                for k, v in conv.properties(conv.defs[d]).items():
+                    props.setdefault(k, v)
+        out[rt] = conv.struct(props, rt, JOB_FIELDS[rt])
     return out
 
 
