@@ -52,6 +52,7 @@ fn proto_of(port: u16) -> Option<&'static str> {
     match port {
         25 | 587 | 2525 => Some("smtp"),
         110 => Some("pop3"),
+        143 => Some("imap"),
         _ => None,
     }
 }

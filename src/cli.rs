@@ -211,6 +211,14 @@ pub(crate) struct Input {
         help_heading = "Input"
     )]
     pop3_ports: Vec<u16>,
+    /// IMAP ports (comma separated; 993 is IMAPS, TLS from the first byte).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "143",
+        help_heading = "Input"
+    )]
+    imap_ports: Vec<u16>,
     /// Do not recognise SMTP/POP3 by content on other ports.
     #[arg(long, help_heading = "Input")]
     pub(crate) no_detect: bool,
@@ -286,7 +294,11 @@ impl Limits {
         if let Some(n) = self.max_fragment_bytes {
             c.decode.max_fragment_bytes = n;
         }
-        for m in [&mut c.smtp.message, &mut c.pop3.message] {
+        for m in [
+            &mut c.smtp.message,
+            &mut c.pop3.message,
+            &mut c.imap.message,
+        ] {
             if let Some(n) = self.max_message_memory {
                 m.keep_bytes = n;
             }
@@ -300,10 +312,12 @@ impl Limits {
         if let Some(n) = self.max_line {
             c.smtp.limits.max_line = n;
             c.pop3.limits.max_line = n;
+            c.imap.limits.max_line = n;
         }
         if let Some(n) = self.max_commands {
             c.smtp.limits.max_commands = n;
             c.pop3.limits.max_commands = n;
+            c.imap.limits.max_commands = n;
         }
         if let Some(n) = self.max_recipients {
             c.smtp.limits.max_recipients = n;
@@ -337,6 +351,7 @@ impl Input {
         let mut c = Config {
             smtp_ports: self.smtp_ports.clone(),
             pop3_ports: self.pop3_ports.clone(),
+            imap_ports: self.imap_ports.clone(),
             detect: !self.no_detect,
             threads: self.threads.map(usize::from).unwrap_or_else(|| {
                 if self.captures.iter().any(|p| p.as_os_str() == "-") {

@@ -16,3 +16,4 @@ pub mod redact;
 pub mod report;
 pub mod sink;
 pub mod text;
+pub mod tls;

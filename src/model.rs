@@ -65,14 +65,19 @@ impl Serialize for Ts {
 pub enum Protocol {
     Smtp,
     Pop3,
+    Imap,
 }
 
 impl Protocol {
+    /// Every protocol, in the order reports list them.
+    pub const ALL: [Protocol; 3] = [Protocol::Smtp, Protocol::Pop3, Protocol::Imap];
+
     /// Lower-case name as used in JSON.
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Smtp => "smtp",
             Protocol::Pop3 => "pop3",
+            Protocol::Imap => "imap",
         }
     }
 }
@@ -88,6 +93,49 @@ pub enum Tls {
     Starttls,
     /// TLS from the first byte (465, 995).
     Implicit,
+}
+
+/// What the TLS handshake of a session showed (CONTRACT.md "TLS"): visible without keys
+/// except what TLS 1.3 encrypts (its certificate and ALPN answer), which appears only when
+/// the session was decrypted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// "TLS 1.0" … "TLS 1.3" as negotiated (the ServerHello's supported_versions wins over
+    /// its legacy version); "SSL 3.0" when so; null when no ServerHello was seen.
+    pub version: Option<String>,
+    /// IANA name of the negotiated suite ("TLS_AES_256_GCM_SHA384"); "0x1234" when unknown.
+    pub cipher: Option<String>,
+    /// The server name the client asked for (SNI).
+    pub sni: Option<String>,
+    /// The application protocol the server selected (ALPN), when seen.
+    pub alpn: Option<String>,
+    /// The application protocols the client offered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alpn_offered: Vec<String>,
+    /// The server's (leaf) certificate, when it crossed in clear (TLS ≤ 1.2) or was decrypted.
+    pub server_certificate: Option<CertificateInfo>,
+    /// Records of this session were decrypted with a key log.
+    pub decrypted: bool,
+}
+
+/// Facts of an X.509 certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertificateInfo {
+    /// RFC 4514 string ("CN=mail.sample.test").
+    pub subject: String,
+    pub issuer: String,
+    /// RFC 3339.
+    pub not_before: String,
+    pub not_after: String,
+    /// SHA-256 of the DER encoding, lowercase hex (what `openssl x509 -fingerprint -sha256`
+    /// prints, without colons).
+    pub sha256: String,
+    /// Issued by itself: issuer equals subject (and its authority key identifier, when
+    /// present, is its own subject key identifier).
+    pub self_signed: bool,
+    /// Validity bounds as Unix seconds, for findings; not serialised.
+    #[serde(skip)]
+    pub validity_unix: (i64, i64),
 }
 
 /// One end of a connection.
@@ -137,8 +185,13 @@ pub struct Finding {
 /// A reply from the server to one command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reply {
-    /// SMTP: the three-digit code ("250"); POP3: "+OK", "-ERR" or "+" (SASL continuation).
+    /// SMTP: the three-digit code ("250"); POP3: "+OK", "-ERR" or "+" (SASL continuation);
+    /// IMAP: "OK", "NO", "BAD" or "+" (continuation request).
     pub code: String,
+    /// IMAP: the status of the tagged response ("OK", "NO", "BAD"; "+" for a continuation
+    /// request answering a SASL step), the contract's `reply.status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     /// SMTP enhanced status code ("2.1.0") when present.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enhanced: Option<String>,
@@ -151,6 +204,9 @@ pub struct Reply {
 /// One client command and its reply, in stream order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Command {
+    /// IMAP: the command's tag (replies are paired with commands by it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
     /// The command verb, upper-cased ("EHLO", "MAIL", "RETR"; "AUTH-DATA" for a SASL
     /// continuation line sent by the client).
     pub verb: String,
@@ -233,12 +289,47 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// A mailbox opened with SELECT or EXAMINE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImapMailbox {
+    /// The name decoded from modified UTF-7 (as sent when UTF8=ACCEPT was enabled).
+    pub name: String,
+    /// "SELECT" or "EXAMINE".
+    pub command: String,
+    /// The `* n EXISTS` answer, when seen.
+    pub exists: Option<u64>,
+    /// The tagged reply was OK (false on NO/BAD, null when not seen).
+    pub success: Option<bool>,
+}
+
+/// IMAP details of a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImapDetail {
+    /// The capabilities last advertised before authentication (CAPABILITY response or
+    /// `[CAPABILITY ...]` response code).
+    pub capabilities: Vec<String>,
+    /// The client's ID fields (RFC 2971), in the order sent; null when ID was not sent.
+    pub client_id: Option<Vec<(String, Option<String>)>>,
+    /// The server's ID fields.
+    pub server_id: Option<Vec<(String, Option<String>)>>,
+    pub mailboxes: Vec<ImapMailbox>,
+    /// Extensions the server confirmed with `* ENABLED` (e.g. "UTF8=ACCEPT").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enabled: Vec<String>,
+    /// COMPRESS=DEFLATE was in use; the streams were inflated and parsed.
+    pub compressed: bool,
+    /// The greeting was `* PREAUTH`: the session was authenticated without a login.
+    #[serde(skip_serializing_if = "is_false")]
+    pub preauth: bool,
+}
+
 /// Protocol-specific part of a session (flattened into the session object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum ProtocolDetail {
     Smtp(SmtpDetail),
     Pop3(Pop3Detail),
+    Imap(ImapDetail),
 }
 
 /// An entry of the reassembled dialogue (the transcript).
@@ -267,6 +358,14 @@ pub enum DialogueEvent {
     Gap { bytes: u64 },
     /// From here on the stream is TLS.
     Tls { bytes: u64 },
+    /// An IMAP literal that is not a message: `bytes` octets, its text when kept (bounded,
+    /// lossily decoded); `secret` when it carried a password (redaction masks it).
+    Literal {
+        bytes: u64,
+        text: Option<String>,
+        #[serde(skip_serializing_if = "is_false")]
+        secret: bool,
+    },
 }
 
 /// One SMTP or POP3 session (one TCP connection).
@@ -400,6 +499,8 @@ pub const MAX_RECEIVED: usize = 32;
 pub enum MessageDirection {
     Sent,
     Retrieved,
+    /// Stored by the client with IMAP APPEND (e.g. its Sent copy).
+    Appended,
 }
 
 /// A message sent (SMTP DATA/BDAT) or retrieved (POP3 RETR/TOP).
@@ -421,6 +522,21 @@ pub struct Message {
     pub pop3_number: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uidl: Option<String>,
+    /// IMAP: the mailbox selected when fetched, or the APPEND target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_mailbox: Option<String>,
+    /// IMAP: the message's UID (FETCH UID item, or APPENDUID), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_uid: Option<u64>,
+    /// IMAP: the message sequence number of the FETCH response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_seq: Option<u64>,
+    /// IMAP: the FETCH item that carried the bytes (`BODY[]`, `BODY[HEADER]`, `RFC822`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_section: Option<String>,
+    /// What is missing from a partial message (e.g. a range never fetched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
     pub headers: Headers,
     pub attachments: Vec<Attachment>,
     pub frame: u64,

@@ -34,7 +34,16 @@ fn mask_command(verb: &str, arg: &str) -> Option<String> {
             let (user, digest) = arg.rsplit_once(' ')?;
             Some(format!("{user} {}", mask(digest)))
         }
-        "AUTH" => {
+        // IMAP LOGIN: the password is the second astring (atom, quoted or literal marker).
+        "LOGIN" => {
+            let (user, pass) = split_astring(arg)?;
+            let pass = pass.trim_start();
+            if pass.is_empty() {
+                return None;
+            }
+            Some(format!("{user} {}", mask(pass)))
+        }
+        "AUTH" | "AUTHENTICATE" => {
             let (mech, resp) = arg.split_once(' ')?;
             if resp.is_empty() {
                 return None;
@@ -44,6 +53,21 @@ fn mask_command(verb: &str, arg: &str) -> Option<String> {
         "AUTH-DATA" => Some(mask(arg)),
         _ => None,
     }
+}
+
+/// The first IMAP astring of `arg` (a quoted string with its escapes, or up to the first
+/// space) and the rest.
+fn split_astring(arg: &str) -> Option<(&str, &str)> {
+    if arg.starts_with('"') {
+        let b = arg.as_bytes();
+        let mut i = 1;
+        while i < b.len() && b[i] != b'"' {
+            i += if b[i] == b'\\' { 2 } else { 1 };
+        }
+        let end = (i + 1).min(arg.len());
+        return Some((&arg[..end], &arg[end..]));
+    }
+    arg.split_once(' ')
 }
 
 /// Replaces every occurrence of the secrets in `s` by their masks.
@@ -67,7 +91,8 @@ fn command_secrets(s: &Session, out: &mut Vec<String>) {
         let secret = match c.verb.as_str() {
             "PASS" | "AUTH-DATA" => Some(c.arg.as_str()),
             "APOP" => c.arg.rsplit_once(' ').map(|(_, d)| d),
-            "AUTH" => c.arg.split_once(' ').map(|(_, r)| r),
+            "AUTH" | "AUTHENTICATE" => c.arg.split_once(' ').map(|(_, r)| r),
+            "LOGIN" => split_astring(&c.arg).map(|(_, p)| p.trim_start()),
             _ => None,
         };
         if let Some(secret) = secret {
@@ -82,7 +107,13 @@ fn mask_line(line: &str) -> Option<String> {
     let (verb, arg) = line.split_once(' ')?;
     let upper = verb.to_ascii_uppercase();
     if !matches!(upper.as_str(), "PASS" | "APOP" | "AUTH") {
-        return None;
+        // IMAP: `tag LOGIN user pass`, `tag AUTHENTICATE mech response`.
+        let (verb2, arg2) = arg.split_once(' ')?;
+        let upper2 = verb2.to_ascii_uppercase();
+        if !matches!(upper2.as_str(), "LOGIN" | "AUTHENTICATE") {
+            return None;
+        }
+        return mask_command(&upper2, arg2).map(|m| format!("{verb} {verb2} {m}"));
     }
     mask_command(&upper, arg).map(|m| format!("{verb} {m}"))
 }
@@ -137,6 +168,20 @@ pub fn redact(report: &mut Report) {
             scrub(a, &secrets);
         }
         for e in &mut s.dialogue {
+            if let DialogueEvent::Literal {
+                text: Some(t),
+                secret,
+                ..
+            } = &mut e.event
+            {
+                // The dissector marked the literals that carried a password.
+                if *secret {
+                    *t = mask(t);
+                } else {
+                    scrub(t, &secrets);
+                }
+                continue;
+            }
             if let DialogueEvent::Line { line } = &mut e.event {
                 if e.from == Side::Client {
                     if let Some(m) = mask_line(line) {
@@ -209,6 +254,20 @@ mod tests {
         assert_eq!(mask_line("pass hunter22").unwrap(), "pass h***2");
         assert_eq!(mask_line("PASS short").unwrap(), "PASS ***");
         assert_eq!(mask_line("EHLO x"), None);
+        assert_eq!(mask_command("LOGIN", "ana hunter22").unwrap(), "ana h***2");
+        assert_eq!(
+            mask_command("LOGIN", r#""a \"b" "pw pw pw""#).unwrap(),
+            r#""a \"b" "***""#
+        );
+        assert_eq!(
+            mask_line("a1 LOGIN ana hunter22").unwrap(),
+            "a1 LOGIN ana h***2"
+        );
+        assert_eq!(
+            mask_line("a2 authenticate PLAIN AGJlbkBzYW1wbGUudGVzdABi").unwrap(),
+            "a2 authenticate PLAIN A***i"
+        );
+        assert_eq!(mask_line("a3 SELECT INBOX"), None);
         let mut s = "wrong password Ana-pw-1! rejected".to_string();
         scrub(&mut s, &["Ana-pw-1!".to_string()]);
         assert_eq!(s, "wrong password A***! rejected");

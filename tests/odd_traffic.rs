@@ -286,7 +286,7 @@ fn cleartext_after_stls_ok_is_parsed_with_a_finding() {
 fn smtp(r: &CaptureResult) -> &pcapmail::model::SmtpDetail {
     match &r.sessions[0].detail {
         ProtocolDetail::Smtp(d) => d,
-        ProtocolDetail::Pop3(_) => panic!("not SMTP"),
+        _ => panic!("not SMTP"),
     }
 }
 

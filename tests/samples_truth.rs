@@ -116,6 +116,25 @@ fn check_message(ctx: &str, ours: &Message, want: &Value) {
         assert_eq!(ours.pop3_number, Some(n), "{ctx}: pop3_number");
         assert_eq!(ours.partial, want["command"] == "TOP", "{ctx}: partial");
     }
+    // IMAP: direction, UID, mailbox, and whether it is a whole message.
+    if let Some(d) = want["direction"].as_str() {
+        let ours_dir = serde_json::to_value(ours.direction).unwrap();
+        assert_eq!(ours_dir, d, "{ctx}: direction");
+        assert_eq!(ours.imap_uid, want["imap_uid"].as_u64(), "{ctx}: imap_uid");
+        assert_eq!(
+            ours.imap_mailbox,
+            s(&want["imap_mailbox"]),
+            "{ctx}: imap_mailbox"
+        );
+        assert_eq!(
+            ours.partial,
+            want["partial"].as_bool().unwrap_or(false),
+            "{ctx}: partial"
+        );
+        if let Some(sec) = want["section"].as_str() {
+            assert_eq!(ours.imap_section.as_deref(), Some(sec), "{ctx}: section");
+        }
+    }
     if let Some(atts) = want["attachments"].as_array() {
         assert_eq!(ours.attachments.len(), atts.len(), "{ctx}: attachments");
         for (a, w) in ours.attachments.iter().zip(atts) {
@@ -167,6 +186,12 @@ fn check_session(name: &str, i: usize, report: &Report, ours: &Session, want: &V
         want["client_ip"].as_str().unwrap(),
         "{ctx}"
     );
+    if let Some(c) = want["compressed"].as_bool() {
+        let ProtocolDetail::Imap(d) = &ours.detail else {
+            panic!("{ctx}: not IMAP")
+        };
+        assert_eq!(d.compressed, c, "{ctx}: compressed");
+    }
     if let Some(b) = want["banner"].as_str() {
         // Our banner is the greeting's text, without the status.
         let b = b.strip_prefix("+OK ").unwrap_or(b);

@@ -115,6 +115,9 @@ fn json_transcript_parses_and_is_in_stream_order() {
                     pcapmail::model::DialogueEvent::Body { .. } => assert_eq!(j["kind"], "body"),
                     pcapmail::model::DialogueEvent::Gap { .. } => assert_eq!(j["kind"], "gap"),
                     pcapmail::model::DialogueEvent::Tls { .. } => assert_eq!(j["kind"], "tls"),
+                    pcapmail::model::DialogueEvent::Literal { .. } => {
+                        assert_eq!(j["kind"], "literal")
+                    }
                 }
                 // Frames never go backwards in these clean captures.
                 let f = j["frame"].as_u64().unwrap();

@@ -9,6 +9,7 @@ use crate::flow::{ConnInfo, ConnStats, Decision, FlowConfig, Handler};
 use crate::model::{
     CaptureInfo, Credential, Message, Protocol, ProtocolDetail, Report, Session, Side, Ts,
 };
+use crate::proto::imap::{self, ImapConfig, ImapDissector};
 use crate::proto::pop3::{self, Pop3Config, Pop3Dissector};
 use crate::proto::smtp::{self, SmtpConfig, SmtpDissector};
 use crate::proto::{ChunkMeta, Dissector, EndReason, Recognition, SessionOutput, StreamConsumer};
@@ -31,6 +32,10 @@ pub struct Config {
     pub smtps_ports: Vec<u16>,
     /// Ports of POP3 over TLS from the first byte (POP3S).
     pub pop3s_ports: Vec<u16>,
+    /// Ports where IMAP in clear is expected.
+    pub imap_ports: Vec<u16>,
+    /// Ports of IMAP over TLS from the first byte (IMAPS).
+    pub imaps_ports: Vec<u16>,
     /// Recognise SMTP and POP3 by content on other ports.
     pub detect: bool,
     /// IP fragment reassembly bounds.
@@ -38,6 +43,7 @@ pub struct Config {
     pub flow: FlowConfig,
     pub smtp: SmtpConfig,
     pub pop3: Pop3Config,
+    pub imap: ImapConfig,
     /// Worker threads. With one file, more than one splits its connections across workers
     /// (the calling thread reads and decodes, workers reassemble and dissect); with several
     /// files, files are read in parallel. The result is the same for any value (see
@@ -63,11 +69,14 @@ impl Default for Config {
             pop3_ports: vec![110],
             smtps_ports: vec![465],
             pop3s_ports: vec![995],
+            imap_ports: vec![143],
+            imaps_ports: vec![993],
             detect: true,
             decode: DecodeLimits::default(),
             flow: FlowConfig::default(),
             smtp: SmtpConfig::default(),
             pop3: Pop3Config::default(),
+            imap: ImapConfig::default(),
             threads: 1,
             keep_data: true,
             keep_dialogue: true,
@@ -98,6 +107,7 @@ pub struct MailStream {
 enum Start {
     Smtp(SmtpConfig),
     Pop3(Pop3Config),
+    Imap(ImapConfig),
     /// A mail port: its protocol and TLS are only a hint, the first bytes decide (see
     /// [`first_bytes_decide`]). Boxed: both configurations, until the first byte.
     Port(Box<PortStart>),
@@ -108,6 +118,7 @@ struct PortStart {
     hint: Guess,
     smtp: SmtpConfig,
     pop3: Pop3Config,
+    imap: ImapConfig,
 }
 
 impl MailStream {
@@ -115,6 +126,7 @@ impl MailStream {
         let protocol = match &start {
             Start::Smtp(_) => Protocol::Smtp,
             Start::Pop3(_) => Protocol::Pop3,
+            Start::Imap(_) => Protocol::Imap,
             Start::Port(p) => p.hint.protocol(),
         };
         MailStream {
@@ -142,6 +154,10 @@ impl MailStream {
                 tls_from_start: tls,
                 ..p.pop3
             }),
+            Guess::Imap { tls } => Start::Imap(ImapConfig {
+                tls_from_start: tls,
+                ..p.imap
+            }),
         };
     }
 
@@ -152,6 +168,7 @@ impl MailStream {
             .get_or_insert_with(|| match start {
                 Start::Smtp(cfg) => Box::new(SmtpDissector::new(cfg)),
                 Start::Pop3(cfg) => Box::new(Pop3Dissector::new(cfg)),
+                Start::Imap(cfg) => Box::new(ImapDissector::new(cfg)),
                 // `settle` replaced it just above.
                 Start::Port(p) => Box::new(SmtpDissector::new(&p.smtp)),
             })
@@ -208,6 +225,7 @@ struct MailHandler<'c> {
 enum Guess {
     Smtp { tls: bool },
     Pop3 { tls: bool },
+    Imap { tls: bool },
 }
 
 impl Guess {
@@ -215,6 +233,7 @@ impl Guess {
         match self {
             Guess::Smtp { .. } => Protocol::Smtp,
             Guess::Pop3 { .. } => Protocol::Pop3,
+            Guess::Imap { .. } => Protocol::Imap,
         }
     }
 }
@@ -237,7 +256,16 @@ fn first_bytes_decide(hint: Guess, from: Side, b: &[u8]) -> Guess {
         return match hint {
             Guess::Smtp { .. } => Guess::Smtp { tls: true },
             Guess::Pop3 { .. } => Guess::Pop3 { tls: true },
+            Guess::Imap { .. } => Guess::Imap { tls: true },
         };
+    }
+    // IMAP: an untagged greeting, or a tagged command a client opens with.
+    let imap = match from {
+        Side::Server => imap::looks_like_imap(b"", b),
+        Side::Client => imap::looks_like_imap(b, b""),
+    };
+    if matches!(imap, Recognition::Yes { .. }) {
+        return Guess::Imap { tls: false };
     }
     let line = b.split(|&c| c == b'\n').next().unwrap_or(b);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -298,6 +326,10 @@ impl MailHandler<'_> {
             Some(Guess::Smtp { tls: true })
         } else if c.pop3s_ports.contains(&port) {
             Some(Guess::Pop3 { tls: true })
+        } else if c.imap_ports.contains(&port) {
+            Some(Guess::Imap { tls: false })
+        } else if c.imaps_ports.contains(&port) {
+            Some(Guess::Imap { tls: true })
         } else {
             None
         }
@@ -306,15 +338,33 @@ impl MailHandler<'_> {
     /// The stream of a connection on a mail port: the port's guess is a hint that the
     /// first bytes settle.
     fn port_stream(&self, hint: Guess) -> MailStream {
-        let (smtp, pop3) = (self.smtp_cfg(false), self.pop3_cfg(false));
-        MailStream::new(Start::Port(Box::new(PortStart { hint, smtp, pop3 })))
+        let (smtp, pop3, imap) = (
+            self.smtp_cfg(false),
+            self.pop3_cfg(false),
+            self.imap_cfg(false),
+        );
+        MailStream::new(Start::Port(Box::new(PortStart {
+            hint,
+            smtp,
+            pop3,
+            imap,
+        })))
     }
 
     fn stream(&self, guess: Guess) -> MailStream {
         match guess {
             Guess::Smtp { tls } => MailStream::new(Start::Smtp(self.smtp_cfg(tls))),
             Guess::Pop3 { tls } => MailStream::new(Start::Pop3(self.pop3_cfg(tls))),
+            Guess::Imap { tls } => MailStream::new(Start::Imap(self.imap_cfg(tls))),
         }
+    }
+
+    fn imap_cfg(&self, tls: bool) -> ImapConfig {
+        let mut cfg = self.cfg.imap;
+        cfg.tls_from_start = tls;
+        cfg.message.keep_data = self.cfg.keep_data;
+        cfg.skip_dialogue = !self.cfg.keep_dialogue;
+        cfg
     }
 
     fn smtp_cfg(&self, tls: bool) -> SmtpConfig {
@@ -401,6 +451,7 @@ impl MailHandler<'_> {
             let candidates = [
                 (smtp::looks_like_smtp(c, s), Guess::Smtp { tls: false }),
                 (pop3::looks_like_pop3(c, s), Guess::Pop3 { tls: false }),
+                (imap::looks_like_imap(c, s), Guess::Imap { tls: false }),
             ];
             for (recognition, guess) in candidates {
                 match recognition {

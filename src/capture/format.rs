@@ -23,6 +23,13 @@ const IDB: u32 = 0x0000_0001;
 const PB: u32 = 0x0000_0002;
 const SPB: u32 = 0x0000_0003;
 const EPB: u32 = 0x0000_0006;
+/// Decryption Secrets Block (pcapng draft, section 4.7).
+const DSB: u32 = 0x0000_000A;
+/// DSB secrets type of an NSS/SSLKEYLOGFILE key log ("TLSK").
+const DSB_TLS_KEYLOG: u32 = 0x544c_534b;
+/// Key log bytes kept from Decryption Secrets Blocks of one file (a key log line is about
+/// 200 bytes: 80,000 TLS 1.3 sessions). Beyond it the secrets are dropped with a warning.
+pub const MAX_DSB_SECRETS: usize = 16 * 1024 * 1024;
 const BOM: u32 = 0x1A2B_3C4D;
 
 /// Why the start of a file was not accepted.
@@ -62,6 +69,10 @@ pub(crate) struct NgState {
     links_seen: Box<[u64; 1024]>,
     /// Timestamp of the previous packet, for simple packet blocks which have none.
     last_ts: Ts,
+    /// TLS key log text from Decryption Secrets Blocks not yet taken by the reader's user.
+    secrets: Vec<u8>,
+    /// Key log bytes accepted so far (bounded by [`MAX_DSB_SECRETS`]).
+    secrets_total: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -191,6 +202,8 @@ pub(crate) fn parse_file_header(head: &[u8]) -> Result<(FormatState, Format, usi
             ifaces: Vec::new(),
             links_seen: Box::new([0; 1024]),
             last_ts: Ts(0),
+            secrets: Vec::new(),
+            secrets_total: 0,
         };
         return Ok((FormatState::Pcapng(st), Format::Pcapng, 0));
     }
@@ -202,6 +215,14 @@ impl FormatState {
         if let FormatState::Pcap(p) = self {
             s.link_types.push(p.link);
             s.nanosecond = p.nano;
+        }
+    }
+
+    /// TLS key log text of the Decryption Secrets Blocks read since the last call.
+    pub(crate) fn take_tls_secrets(&mut self) -> Option<Vec<u8>> {
+        match self {
+            FormatState::Pcapng(n) if !n.secrets.is_empty() => Some(std::mem::take(&mut n.secrets)),
+            _ => None,
         }
     }
 
@@ -517,11 +538,54 @@ impl NgState {
                         orig_len,
                     });
                 }
-                // Everything else (statistics, name resolution, secrets, custom...) is skipped.
+                DSB => self.secrets_block(body, be, at, s),
+                // Everything else (statistics, name resolution, custom...) is skipped.
                 _ => {}
             }
             *pos = at + len as u64;
             s.file_bytes = *pos;
+        }
+    }
+}
+
+impl NgState {
+    /// Keeps the key log of a Decryption Secrets Block (other secrets types, e.g. WireGuard,
+    /// are skipped). A damaged or oversized block is a warning, never the end of the file.
+    #[cold]
+    fn secrets_block(&mut self, body: &[u8], be: bool, at: u64, s: &mut CaptureSummary) {
+        if body.len() < 8 {
+            return;
+        }
+        let (kind, len) = (u32_at(body, 0, be), u32_at(body, 4, be) as usize);
+        if kind != DSB_TLS_KEYLOG {
+            return;
+        }
+        let warn = |s: &mut CaptureSummary, message: String| {
+            s.warn(Warning {
+                offset: Some(at),
+                frame: Some(s.packets + 1),
+                message,
+            })
+        };
+        let Some(data) = body.get(8..8 + len) else {
+            return warn(
+                s,
+                format!(
+                    "decryption secrets block announces {len} bytes of secrets, more than it holds"
+                ),
+            );
+        };
+        if self.secrets_total + data.len() > MAX_DSB_SECRETS {
+            return warn(
+                s,
+                format!("decryption secrets beyond {MAX_DSB_SECRETS} bytes ignored"),
+            );
+        }
+        self.secrets_total += data.len() + 1;
+        self.secrets.extend_from_slice(data);
+        // Lines of two blocks must not run together.
+        if !data.ends_with(b"\n") {
+            self.secrets.push(b'\n');
         }
     }
 }

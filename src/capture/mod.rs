@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-pub use format::{MAX_BLOCK_LEN, MAX_CAPLEN};
+pub use format::{MAX_BLOCK_LEN, MAX_CAPLEN, MAX_DSB_SECRETS};
 
 /// A data-link type (the pcap LINKTYPE_ number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -468,6 +468,14 @@ impl CaptureReader {
                 ),
             });
         }
+    }
+
+    /// TLS key log text (SSLKEYLOGFILE format) from pcapng Decryption Secrets Blocks read
+    /// since the last call, for `tls::keylog::KeyLog::add_bytes`. Writers put these blocks
+    /// before the packets they decrypt, so taking them between packets is in time.
+    /// At most `MAX_DSB_SECRETS` bytes per file are kept.
+    pub fn take_tls_secrets(&mut self) -> Option<Vec<u8>> {
+        self.state.take_tls_secrets()
     }
 
     /// What has been read so far.

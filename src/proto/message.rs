@@ -172,6 +172,11 @@ impl MessageBuilder {
             rcpt_to: None,
             pop3_number: None,
             uidl: None,
+            imap_mailbox: None,
+            imap_uid: None,
+            imap_seq: None,
+            imap_section: None,
+            missing: None,
             headers: if info.unparsable {
                 Headers::default()
             } else {

@@ -2,6 +2,7 @@
 //! events by the reassembler. They know nothing of pcap, threads or output formats.
 
 pub mod dialogue;
+pub mod imap;
 pub mod lines;
 pub mod message;
 pub mod mime;
@@ -106,13 +107,22 @@ impl SessionOutput {
         }
         for a in &self.anomalies {
             match protocol {
-                Protocol::Smtp => {
+                // IMAP anomalies use the SMTP form: "imap-<name> (<count>)" or a sentence.
+                Protocol::Smtp | Protocol::Imap => {
                     let (name, n) = match a.rsplit_once(" (") {
                         Some((name, n)) => (name, n.trim_end_matches(')').parse().unwrap_or(1)),
                         None => (a.as_str(), 1),
                     };
-                    let name = name.strip_prefix("smtp-").unwrap_or(name);
-                    add(format!("smtp.{}", snake(name)), n);
+                    let prefix = format!("{p}-");
+                    let Some(name) = name.strip_prefix(prefix.as_str()) else {
+                        if protocol == Protocol::Imap {
+                            add("imap.anomalies".into(), 1);
+                        } else {
+                            add(format!("smtp.{}", snake(name)), n);
+                        }
+                        continue;
+                    };
+                    add(format!("{p}.{}", snake(name)), n);
                 }
                 Protocol::Pop3 => add("pop3.anomalies".into(), 1),
             }

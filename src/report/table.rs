@@ -741,6 +741,23 @@ fn session_summary(s: &Session, mechanisms: &str) -> String {
                 parts.push(format!("DELE ×{}", d.deleted.len()));
             }
         }
+        ProtocolDetail::Imap(d) => {
+            if !mechanisms.is_empty() {
+                parts.push(mechanisms.to_string());
+            }
+            if d.compressed {
+                parts.push("COMPRESS".to_string());
+            }
+            let mut boxes: Vec<&str> = Vec::new();
+            for m in &d.mailboxes {
+                if !boxes.contains(&m.name.as_str()) {
+                    boxes.push(&m.name);
+                }
+            }
+            if !boxes.is_empty() {
+                parts.push(format!("SELECT {}", cell(&boxes.join(", "), 24)));
+            }
+        }
     }
     if parts.is_empty() {
         "-".to_string()
@@ -777,9 +794,11 @@ fn message_row(m: &Message) -> Vec<Cell> {
         None => m.headers.to.join(", "),
     };
     let dir = match (m.direction, m.partial) {
+        (_, true) if m.imap_section.is_some() => "partial",
         (_, true) => "TOP",
         (crate::model::MessageDirection::Sent, _) => "sent",
         (crate::model::MessageDirection::Retrieved, _) => "retrieved",
+        (crate::model::MessageDirection::Appended, _) => "appended",
     };
     let mut size = bytes_h(m.size);
     if !m.complete {

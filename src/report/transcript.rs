@@ -44,8 +44,11 @@ impl SaslTracker {
         match from {
             Side::Client => {
                 let mut words = line.split_ascii_whitespace();
-                let verb = words.next().unwrap_or("");
-                if verb.eq_ignore_ascii_case("AUTH") {
+                let mut verb = words.next().unwrap_or("");
+                if protocol == Protocol::Imap && !self.active {
+                    verb = words.next().unwrap_or(""); // after the tag
+                }
+                if verb.eq_ignore_ascii_case("AUTH") || verb.eq_ignore_ascii_case("AUTHENTICATE") {
                     let mech = words.next();
                     self.active = mech.is_some();
                     // An initial response ("=" is the empty one).
@@ -65,7 +68,9 @@ impl SaslTracker {
                     Protocol::Smtp => line
                         .strip_prefix("334")
                         .filter(|r| r.is_empty() || r.starts_with(' ')),
-                    Protocol::Pop3 => line.strip_prefix('+').filter(|r| !r.starts_with("OK")),
+                    Protocol::Pop3 | Protocol::Imap => {
+                        line.strip_prefix('+').filter(|r| !r.starts_with("OK"))
+                    }
                 };
                 match cont {
                     Some(rest) => {
@@ -134,6 +139,19 @@ fn direction(from: Side) -> &'static str {
         Side::Client => "client → server",
         Side::Server => "server → client",
     }
+}
+
+/// `4213` → `4,213`.
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -316,6 +334,15 @@ pub fn render_text(report: &Report, sessions: &[&Session], opts: &TranscriptOpti
                         direction(e.from)
                     );
                 }
+                DialogueEvent::Literal { bytes, text, .. } => match text {
+                    Some(t) if opts.full => {
+                        let _ =
+                            writeln!(out, "{lead} [literal: {}] {}", thousands(*bytes), escape(t));
+                    }
+                    _ => {
+                        let _ = writeln!(out, "{lead} [literal: {} bytes]", thousands(*bytes));
+                    }
+                },
             }
         }
         if s.dialogue.is_empty() {

@@ -611,6 +611,7 @@ impl Pop3Dissector {
         let idx = if self.commands.len() < self.cfg.limits.max_commands {
             let arg = self.clip(arg, "command");
             self.commands.push(Command {
+                tag: None,
                 verb: verb.to_string(),
                 arg,
                 frame: meta.frame,
@@ -749,6 +750,7 @@ impl Pop3Dissector {
     fn reply(&mut self, code: &str, text: &[u8], meta: ChunkMeta) -> Reply {
         Reply {
             code: code.to_string(),
+            status: None,
             enhanced: None,
             text: self.clip(text, "reply"),
             frame: meta.frame,

@@ -759,6 +759,7 @@ impl State {
             return None;
         }
         self.commands.push(Command {
+            tag: None,
             verb: verb.to_string(),
             arg,
             frame: meta.frame,
@@ -1415,6 +1416,7 @@ impl State {
         let text = self.field(text.as_bytes(), self.limits.max_text, "reply");
         Reply {
             code: r.code_str(),
+            status: None,
             enhanced: enhanced.map(|e| lossy(&e)),
             text,
             frame: r.meta.frame,

@@ -53,7 +53,7 @@ fn run(evs: &[Ev]) -> (SmtpDissector, SessionOutput) {
 fn detail(out: &SessionOutput) -> &SmtpDetail {
     match &out.detail {
         ProtocolDetail::Smtp(d) => d,
-        ProtocolDetail::Pop3(_) => panic!("not smtp"),
+        _ => panic!("not smtp"),
     }
 }
 
@@ -237,6 +237,7 @@ fn transcript_entries() {
                 } => format!("{}{who} body {lines}/{bytes} {message:?}", e.frame),
                 DialogueEvent::Gap { bytes } => format!("{}{who} gap {bytes}", e.frame),
                 DialogueEvent::Tls { bytes } => format!("{}{who} tls {bytes}", e.frame),
+                DialogueEvent::Literal { bytes, .. } => format!("{}{who} literal {bytes}", e.frame),
             }
         })
         .collect();
