@@ -59,10 +59,10 @@ CREATE TABLE IF NOT EXISTS pcapmail.sessions
     `banner`           Nullable(String),
     `close`            LowCardinality(String),
     `commands`         Array(Tuple(
-                           verb String, arg String, frame UInt64, capture Nullable(String),
-                           time DateTime64(9, 'UTC'),
-                           reply Tuple(code String, enhanced Nullable(String), text String,
-                                       frame UInt64, time DateTime64(9, 'UTC')))),
+                           tag Nullable(String), verb String, arg String, frame UInt64,
+                           capture Nullable(String), time DateTime64(9, 'UTC'),
+                           reply Tuple(code String, status Nullable(String), enhanced Nullable(String),
+                                       text String, frame UInt64, time DateTime64(9, 'UTC')))),
     `findings`         Array(Tuple(code LowCardinality(String), detail String)),
     `truncated`        Array(String),
     `anomalies`        Array(String),
@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS pcapmail.sessions
                            rcpt_to Array(Tuple(address String, accepted Bool, reply Nullable(String))),
                            message Nullable(String), data_reply Nullable(String),
                            accepted Nullable(Bool), frame UInt64, time DateTime64(9, 'UTC'))),
-    -- POP3
+    -- POP3 (capabilities: also IMAP)
     `capabilities`     Array(String),
     `stat`             Array(UInt64),
     `list`             Array(Array(UInt64)),
@@ -82,6 +82,21 @@ CREATE TABLE IF NOT EXISTS pcapmail.sessions
     `retrieved`        Array(UInt64),
     `deleted`          Array(UInt64),
     `reset`            Bool DEFAULT false,
+    -- IMAP (capabilities above)
+    `client_id`        Array(Array(Nullable(String))),
+    `server_id`        Array(Array(Nullable(String))),
+    `mailboxes`        Array(Tuple(name String, command LowCardinality(String), exists Nullable(UInt64),
+                                   success Nullable(Bool))),
+    `enabled`          Array(String),
+    `compressed`       Bool DEFAULT false,
+    `preauth`          Bool DEFAULT false,
+    -- TLS (STARTTLS or implicit), a default tuple when there was none
+    `tls_info`         Tuple(version Nullable(String), cipher Nullable(String), sni Nullable(String),
+                             alpn Nullable(String), alpn_offered Array(String),
+                             server_certificate Tuple(subject Nullable(String), issuer Nullable(String),
+                                                      not_before Nullable(String), not_after Nullable(String),
+                                                      sha256 Nullable(String), self_signed Nullable(Bool)),
+                             decrypted Nullable(Bool)),
     -- later pcapmail versions and the Spark job
     `community_id`     String DEFAULT '',
     `group`            String DEFAULT ''
@@ -139,6 +154,11 @@ CREATE TABLE IF NOT EXISTS pcapmail.messages
     `capture`     Nullable(String),
     `time`        DateTime64(9, 'UTC'),
     `truncated`   Array(String),
+    `imap_mailbox` Nullable(String),
+    `imap_uid`     Nullable(UInt64),
+    `imap_seq`     Nullable(UInt64),
+    `imap_section` Nullable(String),
+    `missing`      Nullable(String),
     `group`       String DEFAULT ''
 )
 ENGINE = MergeTree

@@ -212,10 +212,10 @@ def test_clickhouse_accepts_the_sample_records(sample_records, tmp_path):
     from chdb import session as chs
 
     s = chs.Session(str(tmp_path / "ch"))
-    for stmt in [x for x in open(DDL, encoding="utf-8").read().split(";") if x.strip()]:
-        body = "\n".join(l for l in stmt.splitlines() if not l.strip().startswith("--"))
-        if body.strip():
-            s.query(body)
+    text = "\n".join(l for l in open(DDL, encoding="utf-8").read().split("\n") if not l.strip().startswith("--"))
+    for stmt in text.split(";"):
+        if stmt.strip():
+            s.query(stmt)
     # nested fields: every struct member of the Spark schema is a named tuple element
     # (ClickHouse ignores unknown members of an object read into a named tuple)
     for rt, table in TABLE_OF.items():
