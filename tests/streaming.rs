@@ -302,3 +302,20 @@ fn memory_does_not_grow_with_the_number_of_sessions() {
         );
     }
 }
+
+/// Zeek's community-id test capture: the spec (and Zeek's baseline for this file) give
+/// `1:/qFaeAR+gFe1KYjMzVDsMv+wgU4=` for its SMTP-over-IPv6 connection.
+#[test]
+fn community_id_equals_zeeks_on_its_ipv6_test_capture() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let p = shared.join("captures/zeek/communityid/ipv6.pcap");
+    let doc: Value =
+        serde_json::from_slice(&run(&["analyze", "--format", "json", p.to_str().unwrap()]))
+            .unwrap();
+    assert_eq!(
+        doc["sessions"][0]["community_id"],
+        "1:/qFaeAR+gFe1KYjMzVDsMv+wgU4="
+    );
+}

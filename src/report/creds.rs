@@ -556,9 +556,9 @@ pub enum CredsFormat {
 }
 
 /// Servers remembered for the per-server findings.
-pub const MAX_SERVERS: usize = 100_000;
+pub const MAX_SERVERS: usize = 10_000;
 /// Accounts remembered for the summary's distinct counts.
-const MAX_ACCOUNTS: usize = 1_000_000;
+const MAX_ACCOUNTS: usize = 100_000;
 /// Rows per table block with `--all` (the table is printed as it grows).
 const TABLE_BLOCK: usize = 500;
 

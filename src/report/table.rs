@@ -150,7 +150,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 pub const DEFAULT_ROWS: usize = 200;
 
 /// Distinct credentials remembered for grouping; beyond, attempts are only counted.
-pub const MAX_CREDENTIAL_GROUPS: usize = 100_000;
+pub const MAX_CREDENTIAL_GROUPS: usize = 10_000;
 
 /// One distinct credential: the same account, server, mechanism, secret and outcome.
 #[derive(Debug, Clone)]
