@@ -435,7 +435,7 @@ fn read_source<S: Sink + ?Sized>(
         let mut stop = false;
         while let Some(pkt) = src.next_pkt() {
             count += 1;
-            if count % INTERRUPT_CHECK_EVERY == 0 && cfg.interrupted() {
+            if count.is_multiple_of(INTERRUPT_CHECK_EVERY) && cfg.interrupted() {
                 interrupted_at = Some(pkt.frame & FRAME_MASK);
                 break;
             }
@@ -467,7 +467,7 @@ fn read_source<S: Sink + ?Sized>(
             if stop {
                 break;
             }
-            if count % PROGRESS_EVERY == 0 {
+            if count.is_multiple_of(PROGRESS_EVERY) {
                 src.report_progress(progress);
             }
         }

@@ -343,7 +343,7 @@ pub(super) fn run(
             let (frame, ts) = (pkt.frame, pkt.ts);
             upto = frame;
             count += 1;
-            if count % super::INTERRUPT_CHECK_EVERY == 0 && cfg.interrupted() {
+            if count.is_multiple_of(super::INTERRUPT_CHECK_EVERY) && cfg.interrupted() {
                 *interrupted_at = Some(frame & ((1 << super::run::FILE_SHIFT) - 1));
                 break;
             }
@@ -390,10 +390,10 @@ pub(super) fn run(
                 }
                 _ => {}
             }
-            if count % super::PROGRESS_EVERY == 0 {
+            if count.is_multiple_of(super::PROGRESS_EVERY) {
                 src.report_progress(progress);
             }
-            if count % FLUSH_EVERY == 0 {
+            if count.is_multiple_of(FLUSH_EVERY) {
                 for w in 0..n {
                     send(w, &mut batches, now, upto, &mut ignored);
                 }
