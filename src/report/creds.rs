@@ -3,7 +3,7 @@
 //! hashcat accepts. Renders as a table, a JSON document, JSON lines or CSV.
 
 use crate::model::CaptureInfo;
-use crate::model::{Credential, Endpoint, Protocol, Report, Session, Tls, Tool};
+use crate::model::{Credential, Endpoint, Protocol, Report, Tls, Tool};
 use crate::report::json::write_record;
 use crate::report::json::Spool;
 use crate::report::table::{new_table, right, CredentialGroup, CredentialGroups, TableOptions};
@@ -75,53 +75,10 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn counts<'a>(creds: impl Iterator<Item = &'a Credential>) -> Counts {
-    let mut c = Counts::default();
-    let mut accounts: HashSet<(IpAddr, &str)> = HashSet::new();
-    let mut servers: HashSet<IpAddr> = HashSet::new();
-    for cred in creds {
-        c.credentials += 1;
-        accounts.insert((cred.server.ip, cred.username.as_deref().unwrap_or("")));
-        servers.insert(cred.server.ip);
-        if cred.success == Some(true) {
-            c.accepted += 1;
-        }
-    }
-    c.accounts = accounts.len() as u64;
-    c.servers = servers.len() as u64;
-    c
-}
-
 /// Computes the summary. Its text reads, e.g., "5 plaintext credentials for 3 accounts on
 /// 1 server, 4 accepted; 1 crackable hash (CRAM-MD5/APOP) for 1 account on 1 server, 1
 /// accepted; 1 encrypted session". The first clause is always there; the others only when
 /// their count is not zero. An account is a user name on a server IP address.
-pub fn summary(report: &Report) -> Summary {
-    let plaintext = counts(
-        report
-            .credentials
-            .iter()
-            .filter(|c| exposure(c) == Exposure::Plaintext),
-    );
-    let hashes = counts(
-        report
-            .credentials
-            .iter()
-            .filter(|c| exposure(c) == Exposure::Hash),
-    );
-    let incomplete = report
-        .credentials
-        .iter()
-        .filter(|c| exposure(c) == Exposure::Incomplete)
-        .count() as u64;
-    let encrypted_sessions = report
-        .sessions
-        .iter()
-        .filter(|s| s.tls != Tls::None)
-        .count() as u64;
-    summary_text(plaintext, hashes, incomplete, encrypted_sessions)
-}
-
 fn summary_text(
     plaintext: Counts,
     hashes: Counts,
@@ -198,46 +155,6 @@ impl ServerFindings {
     }
 }
 
-/// The findings per server, in order of the servers' first session.
-pub fn servers(report: &Report) -> Vec<ServerFindings> {
-    let mut out: Vec<ServerFindings> = Vec::new();
-    let mut index: HashMap<(Endpoint, Protocol), usize> = HashMap::new();
-    let mut slot = |server: Endpoint, protocol: Protocol, out: &mut Vec<ServerFindings>| {
-        *index.entry((server, protocol)).or_insert_with(|| {
-            out.push(ServerFindings {
-                server,
-                protocol,
-                sessions: 0,
-                tls_sessions: 0,
-                credentials: 0,
-                accepted: 0,
-                findings: BTreeMap::new(),
-            });
-            out.len() - 1
-        })
-    };
-    for s in &report.sessions {
-        let i = slot(s.server, s.protocol, &mut out);
-        let f = &mut out[i];
-        f.sessions += 1;
-        if s.tls != Tls::None {
-            f.tls_sessions += 1;
-        }
-        let codes: HashSet<&str> = s.findings.iter().map(|f| f.code.as_str()).collect();
-        for code in codes {
-            *f.findings.entry(code.to_string()).or_default() += 1;
-        }
-    }
-    for c in &report.credentials {
-        let i = slot(c.server, c.protocol, &mut out);
-        out[i].credentials += 1;
-        if c.success == Some(true) {
-            out[i].accepted += 1;
-        }
-    }
-    out
-}
-
 /// One credential with the context of its session: the record of `creds --format json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditRecord<'a> {
@@ -252,37 +169,6 @@ pub struct AuditRecord<'a> {
     pub capture: Option<&'a str>,
 }
 
-/// The credentials with their session context, in report order.
-pub fn records(report: &Report) -> Vec<AuditRecord<'_>> {
-    let sessions: HashMap<&str, &Session> =
-        report.sessions.iter().map(|s| (s.id.as_str(), s)).collect();
-    report
-        .credentials
-        .iter()
-        .map(|c| {
-            let s = sessions.get(c.session.as_str());
-            AuditRecord {
-                credential: c,
-                exposure: exposure(c),
-                session_tls: s.map(|s| s.tls),
-                capture: s.map(|s| s.capture.as_str()),
-            }
-        })
-        .collect()
-}
-
-/// The distinct hashcat lines of the report, in order (CRAM-MD5: mode 10200, APOP: mode
-/// 20), one per credential that carries a hash.
-pub fn hashcat_lines(report: &Report) -> Vec<&str> {
-    let mut seen = HashSet::new();
-    report
-        .credentials
-        .iter()
-        .filter_map(|c| c.hash.as_deref())
-        .filter(|h| seen.insert(*h))
-        .collect()
-}
-
 /// The hashcat mode of a line produced by the dissectors.
 pub fn hashcat_mode(line: &str) -> Option<u32> {
     if line.starts_with("$cram_md5$") {
@@ -292,41 +178,6 @@ pub fn hashcat_mode(line: &str) -> Option<u32> {
     } else {
         None
     }
-}
-
-/// The `creds --format json` document.
-#[derive(Serialize)]
-struct Document<'a> {
-    schema: &'static str,
-    tool: &'a Tool,
-    summary: Summary,
-    servers: Vec<ServerFindings>,
-    credentials: Vec<AuditRecord<'a>>,
-}
-
-/// Writes the JSON document: `schema`, `tool`, `summary`, `servers`, `credentials`.
-pub fn write_json<W: Write>(out: &mut W, report: &Report) -> io::Result<()> {
-    let doc = Document {
-        schema: report.schema,
-        tool: &report.tool,
-        summary: summary(report),
-        servers: servers(report),
-        credentials: records(report),
-    };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    out.write_all(b"\n")
-}
-
-/// Writes JSON lines: a `credential` record per credential, a `server` record per server,
-/// then one `summary` record.
-pub fn write_jsonl<W: Write>(out: &mut W, report: &Report) -> io::Result<()> {
-    for r in records(report) {
-        write_record(out, "credential", &r)?;
-    }
-    for s in servers(report) {
-        write_record(out, "server", &s)?;
-    }
-    write_record(out, "summary", &summary(report))
 }
 
 /// The CSV columns, in order.
@@ -382,137 +233,12 @@ fn opt_bool(b: Option<bool>) -> &'static str {
     }
 }
 
-/// Writes CSV: a header line then one line per credential (CRLF line ends).
+/// Writes CSV of every credential of a collected report (a header line, then one line per
+/// attempt, CRLF line ends): [`CredsSink`] with `all`, fed the report.
 pub fn write_csv<W: Write>(out: &mut W, report: &Report) -> io::Result<()> {
-    out.write_all(CSV_COLUMNS.join(",").as_bytes())?;
-    out.write_all(b"\r\n")?;
-    for r in records(report) {
-        let c = r.credential;
-        let fields = [
-            c.time.rfc3339(),
-            c.protocol.name().to_string(),
-            c.server.to_string(),
-            c.client.to_string(),
-            c.session.clone(),
-            r.capture.unwrap_or("").to_string(),
-            c.frame.to_string(),
-            c.mechanism.clone(),
-            c.username.clone().unwrap_or_default(),
-            c.password.clone().unwrap_or_default(),
-            c.token.clone().unwrap_or_default(),
-            c.hash.clone().unwrap_or_default(),
-            opt_bool(c.success).to_string(),
-            c.encrypted.to_string(),
-            tls_str(r.session_tls).to_string(),
-            c.reply.clone().unwrap_or_default(),
-            "1".to_string(),
-            c.frame.to_string(),
-            c.session.clone(),
-        ];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        out.write_all(line.join(",").as_bytes())?;
-        out.write_all(b"\r\n")?;
-    }
-    Ok(())
-}
-
-/// Renders the audit as text: the summary line, the credentials table, the findings per
-/// server. Every capture-derived string is escaped.
-pub fn render_table(report: &Report, opts: &TableOptions) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{}", summary(report).text);
-    let _ = writeln!(out);
-    let _ = writeln!(out, "Credentials");
-    let mut t = new_table(
-        opts,
-        &[
-            "time",
-            "proto",
-            "server",
-            "client",
-            "mechanism",
-            "username",
-            "password / token / hash",
-            "success",
-            "encrypted",
-            "session",
-        ],
-    );
-    for r in records(report) {
-        let c = r.credential;
-        let secret = match (&c.password, &c.token, &c.hash) {
-            (Some(p), _, _) => cell(p, 80),
-            (None, Some(t), _) => format!("token {}", cell(t, 80)),
-            (None, None, Some(h)) => cell(h, 200),
-            _ => "-".to_string(),
-        };
-        let success = match c.success {
-            Some(true) => "accepted",
-            Some(false) => "rejected",
-            None => "?",
-        };
-        let encrypted = if c.encrypted {
-            "yes".to_string()
-        } else {
-            match r.session_tls {
-                Some(Tls::Starttls) => "no (STARTTLS later)".to_string(),
-                _ => "no".to_string(),
-            }
-        };
-        let time = c.time.rfc3339();
-        t.add_row(vec![
-            Cell::new(time.get(..19).unwrap_or(&time).replacen('T', " ", 1)),
-            Cell::new(c.protocol.name()),
-            Cell::new(c.server.to_string()),
-            Cell::new(c.client.to_string()),
-            Cell::new(cell(&c.mechanism, 20)),
-            Cell::new(cell(c.username.as_deref().unwrap_or("-"), 60)),
-            Cell::new(secret),
-            Cell::new(success),
-            Cell::new(encrypted),
-            Cell::new(cell(&c.session, 20)),
-        ]);
-    }
-    let _ = writeln!(out, "{t}");
-    let _ = writeln!(out);
-    let _ = writeln!(out, "Findings per server (sessions)");
-    let mut t = new_table(
-        opts,
-        &[
-            "server",
-            "proto",
-            "sessions",
-            "TLS",
-            "credentials (accepted)",
-            "clear-text AUTH",
-            "STARTTLS offered, not used",
-            "other findings",
-        ],
-    );
-    for s in servers(report) {
-        let other: Vec<String> = s
-            .findings
-            .iter()
-            .filter(|(k, _)| k.as_str() != CLEARTEXT_AUTH && k.as_str() != STARTTLS_NOT_USED)
-            .map(|(k, v)| format!("{} {v}", cell(k, 40)))
-            .collect();
-        t.add_row(vec![
-            Cell::new(s.server.to_string()),
-            Cell::new(s.protocol.name()),
-            right(s.sessions),
-            right(s.tls_sessions),
-            right(format!("{} ({})", s.credentials, s.accepted)),
-            right(s.count(CLEARTEXT_AUTH)),
-            right(s.count(STARTTLS_NOT_USED)),
-            Cell::new(if other.is_empty() {
-                "-".to_string()
-            } else {
-                other.join(", ")
-            }),
-        ]);
-    }
-    let _ = writeln!(out, "{t}");
-    out
+    let mut sink = CredsSink::new(out, CredsFormat::Csv, true, TableOptions::default())?;
+    crate::report::table::feed(&mut sink, report);
+    sink.finish().map(|_| ())
 }
 
 #[cfg(test)]
