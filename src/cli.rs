@@ -222,6 +222,12 @@ pub(crate) struct Input {
     /// Do not recognise SMTP/POP3 by content on other ports.
     #[arg(long, help_heading = "Input")]
     pub(crate) no_detect: bool,
+    /// TLS key log (SSLKEYLOGFILE format, as written by browsers, curl, Python, openssl
+    /// s_client -keylogfile, friTap, eCapture) to decrypt TLS sessions with; repeatable.
+    /// Keys embedded in a pcapng capture (Decryption Secrets Blocks) are used without it.
+    /// Key material is never written to any output.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) keylog: Vec<PathBuf>,
     /// Do not print warnings on standard error.
     #[arg(short, long)]
     pub(crate) quiet: bool,

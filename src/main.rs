@@ -17,6 +17,7 @@ use pcapmail::analysis::{self, Config};
 use pcapmail::model::Report;
 use pcapmail::report::{creds, extract, json, table, transcript};
 use pcapmail::sink::{SessionRecord, Sink};
+use pcapmail::tls::keylog::{KeyLog, KeyStore};
 use progress::Progress;
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
@@ -156,6 +157,31 @@ impl Sink for Watch<'_> {
     }
 }
 
+/// Indexes the `--keylog` files (see `tls::keylog`: a compact index, lines re-read on
+/// lookup). A file that cannot be read stops the run; one without a usable line is warned
+/// about.
+fn load_keylogs(files: &[std::path::PathBuf], quiet: bool) -> io::Result<KeyStore> {
+    let mut log = KeyLog::new();
+    for f in files {
+        let before = log.stats();
+        log.add_file(f).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                pcapmail::text::escape(&e.to_string()).into_owned(),
+            )
+        })?;
+        let after = log.stats();
+        if after.indexed == before.indexed && !quiet {
+            eprintln!(
+                "pcapmail: warning: key log {} has no CLIENT_RANDOM or TLS 1.3 traffic secret line ({} lines not understood)",
+                pcapmail::text::escape(&f.display().to_string()),
+                after.bad - before.bad
+            );
+        }
+    }
+    Ok(KeyStore::new(log))
+}
+
 /// Runs the analysis of `input` into `sink` (redacting each record first with `redact`),
 /// with a progress bar on a terminal, and tells on standard error what went wrong
 /// (unreadable captures, warnings, no mail found).
@@ -169,6 +195,7 @@ fn drive(
         keep_data: keep.data,
         keep_dialogue: keep.dialogue,
         interrupt: Some(interrupt_flag().clone()),
+        keylog: load_keylogs(&input.keylog, input.quiet)?,
         ..input.config()
     };
     let owned = input.paths()?;

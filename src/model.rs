@@ -380,6 +380,9 @@ pub struct Session {
     pub start: Ts,
     pub end: Ts,
     pub tls: Tls,
+    /// What the TLS handshake showed, for a session that switched to or started in TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_info: Option<TlsInfo>,
     /// Both the start and a proper end of the dialogue were seen.
     pub complete: bool,
     /// Holes in the byte streams (lost packets).
@@ -514,6 +517,9 @@ pub struct Message {
     pub size: u64,
     pub sha256: String,
     pub complete: bool,
+    /// It crossed inside TLS and was read because the session was decrypted with a key log.
+    #[serde(skip_serializing_if = "is_false")]
+    pub encrypted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mail_from: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -977,3 +977,57 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn stls_signals_the_tls_offset_and_reads_plaintext_when_told() {
+    let mut d = Pop3Dissector::new(&Pop3Config::default());
+    d.data(S, b"+OK ready\r\n", meta(1));
+    d.data(C, b"STLS\r\n", meta(2));
+    d.data(S, b"+OK Begin TLS\r\n", meta(3));
+    assert_eq!(d.take_tls_start(), None);
+    let hello = b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00";
+    d.data(C, hello, meta(4));
+    // Every byte of that call is TLS; asked once.
+    assert_eq!(d.take_tls_start(), Some(hello.len()));
+    assert_eq!(d.take_tls_start(), None);
+    d.data(S, b"\x16\x03\x03\x00\x01\x02", meta(5));
+    // The transport decrypted the session: plaintext from here on.
+    d.tls_decrypted();
+    d.data(C, b"USER ana\r\n", meta(6));
+    d.data(S, b"+OK\r\n", meta(7));
+    d.data(C, b"PASS secret\r\n", meta(8));
+    d.data(S, b"+OK logged in\r\n", meta(9));
+    d.data(C, b"RETR 1\r\n", meta(10));
+    d.data(S, b"+OK 5 octets\r\nhi\r\n.\r\n", meta(11));
+    d.data(C, b"QUIT\r\n", meta(12));
+    d.data(S, b"+OK bye\r\n", meta(13));
+    d.end(EndReason::Fin, meta(14));
+    let o = d.finish();
+    assert_eq!(o.tls, Tls::Starttls);
+    let c = &o.credentials[0];
+    assert_eq!(
+        (c.username.as_deref(), c.password.as_deref(), c.encrypted),
+        (Some("ana"), Some("secret"), true)
+    );
+    assert!(o.messages[0].encrypted);
+    assert_eq!(o.messages[0].size, 4);
+    // Protected on the wire: no clear-text finding.
+    assert!(codes(&o).is_empty(), "{:?}", codes(&o));
+    assert!(o.complete, "QUIT answered inside TLS");
+}
+
+#[test]
+fn stls_refused_then_clear_text_is_a_finding() {
+    let (o, _) = run(&[
+        (S, b"+OK ready\r\n"),
+        (C, b"STLS\r\n"),
+        (S, b"-ERR TLS not available\r\n"),
+        (C, b"USER ana\r\n"),
+        (S, b"+OK\r\n"),
+        (C, b"PASS pw\r\n"),
+        (S, b"+OK\r\n"),
+    ]);
+    assert_eq!(o.tls, Tls::None);
+    assert_eq!(codes(&o), ["cleartext-auth", "starttls-refused"]);
+    assert!(o.findings[1].detail.contains("USER, frame 4"));
+}

@@ -48,6 +48,38 @@ fn every_sample_validates() {
 }
 
 #[test]
+fn decrypted_tls_samples_validate() {
+    use pcapmail::tls::keylog::{KeyLog, KeyStore};
+    let v = validator();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let mut n = 0;
+    for f in common::captures_below(&dir) {
+        let keys = f.with_extension("keys");
+        if !keys.exists() {
+            continue;
+        }
+        let mut log = KeyLog::new();
+        log.add_file(&keys).unwrap();
+        let cfg = Config {
+            keylog: KeyStore::new(log),
+            ..Config::default()
+        };
+        let (report, failures) = analyze(&[f.as_path()], &cfg);
+        assert!(failures.is_empty());
+        assert!(report.sessions[0].tls_info.as_ref().unwrap().decrypted);
+        let mut out = Vec::new();
+        json::write_document(&mut out, &report).unwrap();
+        assert_valid(
+            &v,
+            &serde_json::from_slice(&out).unwrap(),
+            &f.display().to_string(),
+        );
+        n += 1;
+    }
+    assert!(n >= 10);
+}
+
+#[test]
 fn a_multi_capture_document_validates_and_ids_are_unique() {
     let v = validator();
     let a = common::sample("smtp-two-messages.pcap");

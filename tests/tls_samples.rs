@@ -1,20 +1,19 @@
 //! The TLS samples (samples/tls-*.pcap, recorded with real Postfix/Dovecot and real clients
 //! writing key logs; truth in samples/tls-truth.json) through the TLS layer alone:
 //! with their key log the plaintext holds the credentials and message bytes the clients
-//! sent; without it only `tls_info` is known. The analysis layer does not use the TLS layer
-//! yet, so this test finds where TLS starts by the bytes (the ClientHello, the ServerHello).
+//! sent; without it only `tls_info` is known. This test finds where TLS starts by the bytes
+//! (the ClientHello); tests/tls_analysis.rs runs the same samples through the analysis.
 
 use pcapmail::capture::CaptureReader;
 use pcapmail::decode::{Decoded, Decoder};
 use pcapmail::flow::{ConnInfo, ConnStats, Decision, FlowConfig, FlowTable, Handler};
 use pcapmail::model::Side;
 use pcapmail::proto::{ChunkMeta, EndReason, StreamConsumer};
-use pcapmail::tls::keylog::KeyLog;
+use pcapmail::tls::keylog::{KeyLog, KeyStore};
 use pcapmail::tls::TlsSession;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
@@ -99,7 +98,7 @@ fn read(path: &Path) -> (Recorder, Vec<u8>) {
 
 /// Feeds the TLS part of each direction (from the ClientHello / the first handshake record
 /// after it) through a TLS session.
-fn run_tls(conn: &Recorder, keys: Option<Arc<KeyLog>>) -> (TlsSession, Plain) {
+fn run_tls(conn: &Recorder, keys: Option<KeyStore>) -> (TlsSession, Plain) {
     let mut tls = TlsSession::new(keys);
     let mut plain = Plain::default();
     let mut started = [false; 2];
@@ -191,7 +190,7 @@ fn every_tls_sample_decrypts_with_its_keys_and_gives_tls_info_without() {
         assert_eq!(info.server_certificate.is_some(), !tls13, "{name}");
 
         // With keys: everything.
-        let (tls, plain) = run_tls(&conn, Some(Arc::new(k)));
+        let (tls, plain) = run_tls(&conn, Some(KeyStore::new(k)));
         let info = tls.info();
         assert!(info.decrypted, "{name}: {:?}", tls.warnings());
         assert_eq!(tls.stats().auth_failures, 0, "{name}");

@@ -7,13 +7,15 @@ use crate::capture::CaptureError;
 use crate::decode::DecodeLimits;
 use crate::flow::{ConnInfo, ConnStats, Decision, FlowConfig, Handler};
 use crate::model::{
-    CaptureInfo, Credential, Message, Protocol, ProtocolDetail, Report, Session, Side, Ts,
+    CaptureInfo, Credential, Message, Protocol, ProtocolDetail, Report, Session, Side, TlsInfo, Ts,
 };
 use crate::proto::imap::{self, ImapConfig, ImapDissector};
 use crate::proto::pop3::{self, Pop3Config, Pop3Dissector};
 use crate::proto::smtp::{self, SmtpConfig, SmtpDissector};
 use crate::proto::{ChunkMeta, Dissector, EndReason, Recognition, SessionOutput, StreamConsumer};
 use crate::sink::Collect;
+use crate::tls::keylog::KeyStore;
+use crate::tls::{TlsSession, TlsStats};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -56,6 +58,10 @@ pub struct Config {
     /// Keep the transcript entries of each session (`Session::dialogue`, for `transcript`).
     /// Default true.
     pub keep_dialogue: bool,
+    /// Keys to decrypt TLS sessions with (`--keylog` files); the Decryption Secrets Blocks
+    /// of a pcapng capture are added to it as they are read. Empty by default: TLS
+    /// sessions are then described (`tls_info`) but not decrypted.
+    pub keylog: KeyStore,
     /// When set (e.g. by a SIGINT handler), reading stops at the next check: open
     /// connections are ended as at the end of the capture, the report is built from what
     /// was read, with an "interrupted" warning, and further captures are skipped.
@@ -80,6 +86,7 @@ impl Default for Config {
             threads: 1,
             keep_data: true,
             keep_dialogue: true,
+            keylog: KeyStore::default(),
             interrupt: None,
         }
     }
@@ -101,6 +108,48 @@ pub struct MailStream {
     protocol: Protocol,
     start: Start,
     live: Option<Box<dyn Dissector>>,
+    /// The TLS part of the connection, once it began (see [`Transport`]).
+    tls: Option<Box<Transport>>,
+    keys: KeyStore,
+}
+
+/// The transport between reassembly and the dissector once a connection is in TLS:
+/// every byte of both sides goes through the TLS layer, which reads the handshake and,
+/// when the key log has the session's secrets, hands the plaintext to the dissector.
+/// Until the first plaintext the dissector is also given the raw bytes, which it counts.
+struct Transport {
+    session: TlsSession,
+    /// The dissector was told (`tls_decrypted`) and is fed plaintext.
+    plaintext: bool,
+}
+
+/// What a finished connection's TLS showed.
+pub(crate) struct TlsFacts {
+    info: TlsInfo,
+    stats: TlsStats,
+    warnings: Vec<String>,
+}
+
+/// Feeds the TLS layer's plaintext to the dissector, switching it over on the first byte.
+struct Plain<'a> {
+    d: &'a mut dyn Dissector,
+    plaintext: &'a mut bool,
+}
+
+impl StreamConsumer for Plain<'_> {
+    fn data(&mut self, from: Side, bytes: &[u8], meta: ChunkMeta) {
+        if !*self.plaintext {
+            *self.plaintext = true;
+            self.d.tls_decrypted();
+        }
+        self.d.data(from, bytes, meta)
+    }
+    fn gap(&mut self, from: Side, len: u64, meta: ChunkMeta) {
+        if *self.plaintext {
+            self.d.gap(from, len, meta)
+        }
+    }
+    fn end(&mut self, _: EndReason, _: ChunkMeta) {}
 }
 
 /// How to create a stream's dissector.
@@ -122,7 +171,7 @@ struct PortStart {
 }
 
 impl MailStream {
-    fn new(start: Start) -> MailStream {
+    fn new(start: Start, keys: &KeyStore) -> MailStream {
         let protocol = match &start {
             Start::Smtp(_) => Protocol::Smtp,
             Start::Pop3(_) => Protocol::Pop3,
@@ -133,6 +182,28 @@ impl MailStream {
             protocol,
             start,
             live: None,
+            tls: None,
+            keys: keys.clone(),
+        }
+    }
+
+    /// The connection is TLS from here on (both sides).
+    fn start_tls(&mut self) {
+        if self.tls.is_none() {
+            self.tls = Some(Box::new(Transport {
+                session: TlsSession::new(Some(self.keys.clone())),
+                plaintext: false,
+            }));
+        }
+    }
+
+    /// Implicit TLS: the configuration says the stream is TLS from its first byte.
+    fn tls_from_start(&self) -> bool {
+        match &self.start {
+            Start::Smtp(c) => c.tls_from_start,
+            Start::Pop3(c) => c.tls_from_start,
+            Start::Imap(c) => c.tls_from_start,
+            Start::Port(_) => false,
         }
     }
 
@@ -181,20 +252,76 @@ impl MailStream {
         self.live.as_ref().is_some_and(|d| d.recognised())
     }
 
-    fn finish(&mut self) -> SessionOutput {
-        self.dissector().finish()
+    fn finish(&mut self) -> (SessionOutput, Option<TlsFacts>) {
+        let out = self.dissector().finish();
+        let tls = self.tls.take().map(|t| TlsFacts {
+            info: t.session.info().clone(),
+            stats: t.session.stats(),
+            warnings: t.session.warnings().to_vec(),
+        });
+        (out, tls)
+    }
+
+    /// Creates the dissector (and the TLS layer for implicit TLS) on the first event.
+    fn begin(&mut self, first: Option<(Side, &[u8])>) {
+        if self.live.is_none() {
+            self.settle(first);
+            self.dissector();
+            if self.tls_from_start() {
+                self.start_tls();
+            }
+        }
     }
 }
 
 impl StreamConsumer for MailStream {
     fn data(&mut self, from: Side, bytes: &[u8], meta: ChunkMeta) {
-        if self.live.is_none() {
-            self.settle(Some((from, bytes)));
+        self.begin(Some((from, bytes)));
+        let Some(d) = self.live.as_deref_mut() else {
+            return;
+        };
+        if let Some(t) = self.tls.as_deref_mut() {
+            if !t.plaintext {
+                d.data(from, bytes, meta);
+            }
+            let mut p = Plain {
+                d,
+                plaintext: &mut t.plaintext,
+            };
+            t.session.data(from, bytes, meta, &mut p);
+            return;
         }
-        self.dissector().data(from, bytes, meta)
+        d.data(from, bytes, meta);
+        // The dissector saw STARTTLS/STLS accepted and TLS begin in these bytes.
+        if let Some(n) = d.take_tls_start() {
+            let tail = &bytes[bytes.len() - n.min(bytes.len())..];
+            self.start_tls();
+            if let (Some(t), Some(d)) = (self.tls.as_deref_mut(), self.live.as_deref_mut()) {
+                let mut p = Plain {
+                    d,
+                    plaintext: &mut t.plaintext,
+                };
+                t.session.data(from, tail, meta, &mut p);
+            }
+        }
     }
     fn gap(&mut self, from: Side, len: u64, meta: ChunkMeta) {
-        self.dissector().gap(from, len, meta)
+        self.begin(None);
+        let Some(d) = self.live.as_deref_mut() else {
+            return;
+        };
+        if let Some(t) = self.tls.as_deref_mut() {
+            if !t.plaintext {
+                d.gap(from, len, meta);
+            }
+            let mut p = Plain {
+                d,
+                plaintext: &mut t.plaintext,
+            };
+            t.session.gap(from, len, meta, &mut p);
+            return;
+        }
+        d.gap(from, len, meta)
     }
     fn end(&mut self, reason: EndReason, meta: ChunkMeta) {
         if let Some(d) = self.live.as_mut() {
@@ -209,6 +336,7 @@ struct Finished {
     stats: ConnStats,
     protocol: Protocol,
     output: SessionOutput,
+    tls: Option<TlsFacts>,
 }
 
 /// Decides which connections are mail and collects the finished sessions.
@@ -343,19 +471,28 @@ impl MailHandler<'_> {
             self.pop3_cfg(false),
             self.imap_cfg(false),
         );
-        MailStream::new(Start::Port(Box::new(PortStart {
-            hint,
-            smtp,
-            pop3,
-            imap,
-        })))
+        MailStream::new(
+            Start::Port(Box::new(PortStart {
+                hint,
+                smtp,
+                pop3,
+                imap,
+            })),
+            &self.cfg.keylog,
+        )
     }
 
     fn stream(&self, guess: Guess) -> MailStream {
         match guess {
-            Guess::Smtp { tls } => MailStream::new(Start::Smtp(self.smtp_cfg(tls))),
-            Guess::Pop3 { tls } => MailStream::new(Start::Pop3(self.pop3_cfg(tls))),
-            Guess::Imap { tls } => MailStream::new(Start::Imap(self.imap_cfg(tls))),
+            Guess::Smtp { tls } => {
+                MailStream::new(Start::Smtp(self.smtp_cfg(tls)), &self.cfg.keylog)
+            }
+            Guess::Pop3 { tls } => {
+                MailStream::new(Start::Pop3(self.pop3_cfg(tls)), &self.cfg.keylog)
+            }
+            Guess::Imap { tls } => {
+                MailStream::new(Start::Imap(self.imap_cfg(tls)), &self.cfg.keylog)
+            }
         }
     }
 
@@ -406,12 +543,13 @@ impl Handler for MailHandler<'_> {
             return;
         }
         let protocol = stream.protocol;
-        let output = stream.finish();
+        let (output, tls) = stream.finish();
         self.finished.push(Finished {
             info: *info,
             stats: *stats,
             protocol,
             output,
+            tls,
         });
     }
 }
@@ -484,6 +622,64 @@ fn follow(
         skip_client,
         skip_server,
     }
+}
+
+/// Capture counters of a TLS session (`tls.*`).
+fn tls_counters(t: &TlsFacts, counters: &mut crate::model::Counters) {
+    let st = t.stats;
+    let mut add = |k: &str, v: u64| {
+        if v != 0 {
+            *counters.entry(format!("tls.{k}")).or_insert(0) += v;
+        }
+    };
+    add("sessions", 1);
+    add("sessions_decrypted", u64::from(t.info.decrypted));
+    add("records", st.records);
+    add("records_decrypted", st.decrypted);
+    add("auth_failures", st.auth_failures);
+    add("records_lost", st.records_lost);
+    add("records_opaque", st.opaque);
+    add("bad_headers", st.bad_headers);
+    add("handshake_oversized", st.handshake_oversized);
+    add("plaintext_bytes", st.plaintext_bytes);
+}
+
+/// Audit findings of a TLS handshake: an old protocol version, a self-signed or expired
+/// server certificate (at the session's start).
+fn tls_findings(info: &TlsInfo, start: Ts) -> Vec<crate::model::Finding> {
+    use crate::model::Finding;
+    let mut out = Vec::new();
+    if let Some(v) = info.version.as_deref() {
+        if matches!(v, "SSL 3.0" | "TLS 1.0" | "TLS 1.1") {
+            out.push(Finding {
+                code: "tls-old-version".into(),
+                detail: format!(
+                    "{v} was negotiated ({}); TLS 1.2 or later is expected (RFC 8996)",
+                    info.cipher.as_deref().unwrap_or("cipher unknown")
+                ),
+            });
+        }
+    }
+    if let Some(c) = &info.server_certificate {
+        if c.self_signed {
+            out.push(Finding {
+                code: "tls-self-signed-certificate".into(),
+                detail: format!("the server's certificate is self-signed ({})", c.subject),
+            });
+        }
+        let at = start.0.div_euclid(1_000_000_000);
+        let (from, until) = c.validity_unix;
+        if at > until || at < from {
+            out.push(Finding {
+                code: "tls-expired-certificate".into(),
+                detail: format!(
+                    "the server's certificate ({}) was not valid at the session's start: valid from {} to {}",
+                    c.subject, c.not_before, c.not_after
+                ),
+            });
+        }
+    }
+    out
 }
 
 mod run;

@@ -286,7 +286,7 @@ pub fn run<S: Sink + ?Sized>(
         let mut readers = Vec::new();
         for (i, p) in paths.iter().enumerate() {
             match CaptureReader::open(p) {
-                Ok(r) => readers.push((i, r)),
+                Ok(r) => readers.push((i, with_keys(r, cfg))),
                 Err(error) => fail(&mut em, &mut outcome, &display[i], error),
             }
         }
@@ -336,7 +336,7 @@ pub fn run<S: Sink + ?Sized>(
                 break;
             }
             let mut reader = match CaptureReader::open(p) {
-                Ok(r) => r,
+                Ok(r) => with_keys(r, cfg),
                 Err(error) => {
                     fail(&mut em, &mut outcome, &display[i], error);
                     continue;
@@ -362,6 +362,17 @@ pub fn run<S: Sink + ?Sized>(
         Some(e) => Err(e),
         None => Ok(outcome),
     }
+}
+
+/// Keys embedded in the capture (pcapng Decryption Secrets Blocks) join the run's key
+/// log before the packets that follow them are read.
+fn with_keys(mut r: CaptureReader, cfg: &Config) -> CaptureReader {
+    let keys = cfg.keylog.clone();
+    r.on_tls_secrets(Box::new(move |text| {
+        // Refused beyond the bound; the reader already bounds each file.
+        let _ = keys.add_embedded(text);
+    }));
+    r
 }
 
 fn fail<S: Sink + ?Sized>(
@@ -578,10 +589,20 @@ fn build_record(
         stats,
         protocol,
         output,
+        tls,
     } = f;
     output.add_counters(protocol, counters);
     let capture = files.paths[file].clone();
     let mut anomalies = output.anomalies;
+    let mut findings = output.findings;
+    let tls_info = tls.map(|t| {
+        super::tls_counters(&t, counters);
+        for w in &t.warnings {
+            anomalies.push(format!("tls: {w}"));
+        }
+        findings.extend(super::tls_findings(&t.info, info.first_ts));
+        t.info
+    });
     let conflicts = stats.client.overlap_conflicts + stats.server.overlap_conflicts;
     if conflicts > 0 {
         // First arrival wins in reassembly; the differing copies are worth knowing about.
@@ -621,6 +642,7 @@ fn build_record(
         start,
         end,
         tls: output.tls,
+        tls_info,
         complete: output.complete,
         gaps: stats.client.gaps + stats.server.gaps,
         gap_bytes: stats.client.gap_bytes + stats.server.gap_bytes,
@@ -634,7 +656,7 @@ fn build_record(
         close: stats.end.name().to_string(),
         detail,
         commands: output.commands,
-        findings: output.findings,
+        findings,
         truncated: output.truncated,
         anomalies,
         dialogue,
@@ -644,7 +666,7 @@ fn build_record(
         c.session = id.clone();
         c.client = info.client;
         c.server = info.server;
-        c.encrypted = session.tls == Tls::Implicit;
+        c.encrypted |= session.tls == Tls::Implicit;
     }
     let mut messages = output.messages;
     for (m, mid) in messages.iter_mut().zip(msg_ids) {

@@ -212,7 +212,12 @@ pub struct CaptureReader {
     prev_ts: Ts,
     /// Compressed bytes read so far (gzip input only).
     compressed: Option<Arc<AtomicU64>>,
+    /// Where decryption secrets go as soon as they are read (see `on_tls_secrets`).
+    secrets_sink: Option<SecretsSink>,
 }
+
+/// Receives the key log text of Decryption Secrets Blocks as they are read.
+pub type SecretsSink = Box<dyn FnMut(Vec<u8>) + Send>;
 
 /// Warnings kept per capture; more are counted as `warnings_dropped`.
 pub const MAX_WARNINGS: usize = 64;
@@ -389,6 +394,7 @@ impl CaptureReader {
             done: false,
             prev_ts: Ts(i64::MIN),
             compressed: None,
+            secrets_sink: None,
         })
     }
 
@@ -411,6 +417,11 @@ impl CaptureReader {
                 return None;
             }
         };
+        if let Some(sink) = self.secrets_sink.as_mut() {
+            if let Some(text) = self.state.take_tls_secrets() {
+                sink(text);
+            }
+        }
         let s = &mut self.summary;
         s.packets += 1;
         s.bytes += loc.caplen as u64;
@@ -476,6 +487,13 @@ impl CaptureReader {
     /// At most `MAX_DSB_SECRETS` bytes per file are kept.
     pub fn take_tls_secrets(&mut self) -> Option<Vec<u8>> {
         self.state.take_tls_secrets()
+    }
+
+    /// Hands the key log text of every Decryption Secrets Block to `sink` as it is read,
+    /// before the packet that follows the block is returned (instead of keeping it for
+    /// [`CaptureReader::take_tls_secrets`]).
+    pub fn on_tls_secrets(&mut self, sink: SecretsSink) {
+        self.secrets_sink = Some(sink);
     }
 
     /// What has been read so far.

@@ -168,6 +168,7 @@ impl MessageBuilder {
             size: self.size,
             sha256: hex::encode(self.hasher.finalize()),
             complete: complete && self.gaps == 0,
+            encrypted: false,
             mail_from: None,
             rcpt_to: None,
             pop3_number: None,

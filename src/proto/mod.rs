@@ -159,6 +159,20 @@ pub trait Dissector: StreamConsumer {
     fn recognised(&self) -> bool;
     /// The session as far as it was seen. Called once, after `end`.
     fn finish(&mut self) -> SessionOutput;
+    /// The dialogue upgraded to TLS in the last `data` call (STARTTLS/STLS/IMAP STARTTLS was
+    /// accepted and a TLS record followed): the last `n` bytes of that call are the first
+    /// bytes of TLS, and every later byte of both sides is TLS, which the dissector only
+    /// counts until [`Dissector::tls_decrypted`]. Given once. The transport (Suricata's
+    /// "protocol upgrade") takes the bytes over from there; a protocol without an upgrade
+    /// keeps the default.
+    fn take_tls_start(&mut self) -> Option<usize> {
+        None
+    }
+    /// The transport decrypts this session's TLS: from the next call on, `data` and `gap`
+    /// carry the plaintext of both directions (after STARTTLS, or from the start for
+    /// implicit TLS). What is found from here on was protected on the wire: credentials and
+    /// messages are marked `encrypted` and raise no clear-text finding. Called at most once.
+    fn tls_decrypted(&mut self) {}
 }
 
 /// The bytes start like a TLS record: content type 20-23 (change_cipher_spec, alert,

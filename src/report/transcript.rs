@@ -186,13 +186,26 @@ fn expand_tabs(line: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// "TLS 1.3 TLS_AES_256_GCM_SHA384" (escaped: the names come from the capture).
+fn tls_summary(t: &crate::model::TlsInfo) -> Option<String> {
+    let v = t.version.as_deref()?;
+    Some(match t.cipher.as_deref() {
+        Some(c) => format!("{} {}", escape(v), escape(c)),
+        None => escape(v).into_owned(),
+    })
+}
+
 fn session_header(s: &Session) -> String {
     let start = s.start.rfc3339();
-    let tls = match s.tls {
+    let mut tls = match s.tls {
         Tls::None => "no TLS",
         Tls::Starttls => "switched to TLS (STARTTLS)",
         Tls::Implicit => "TLS from the start",
-    };
+    }
+    .to_string();
+    if let Some(t) = s.tls_info.as_ref().and_then(tls_summary) {
+        tls = format!("{tls}, {t}");
+    }
     let state = if s.complete {
         "complete".to_string()
     } else {
@@ -326,14 +339,25 @@ pub fn render_text(report: &Report, sessions: &[&Session], opts: &TranscriptOpti
                         direction(e.from)
                     );
                 }
-                DialogueEvent::Tls { bytes } => {
-                    let _ = writeln!(
-                        out,
-                        "{lead} [TLS from here on: {} encrypted {}]",
-                        plural(*bytes, "byte", "bytes"),
-                        direction(e.from)
-                    );
-                }
+                DialogueEvent::Tls { bytes } => match &s.tls_info {
+                    Some(t) if t.decrypted => {
+                        let _ = writeln!(
+                            out,
+                            "{lead} [{}, decrypted with key log: {} of handshake {}]",
+                            tls_summary(t).unwrap_or_else(|| "TLS".into()),
+                            plural(*bytes, "byte", "bytes"),
+                            direction(e.from)
+                        );
+                    }
+                    _ => {
+                        let _ = writeln!(
+                            out,
+                            "{lead} [TLS from here on: {} encrypted {}]",
+                            plural(*bytes, "byte", "bytes"),
+                            direction(e.from)
+                        );
+                    }
+                },
                 DialogueEvent::Literal { bytes, text, .. } => match text {
                     Some(t) if opts.full => {
                         let _ =

@@ -15,7 +15,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Longest key log line accepted: the longest valid line (a label, 64 hex digits of client
 /// random and 96 of a SHA-384 secret) is under 200 bytes. Longer lines are counted as bad
@@ -405,6 +405,66 @@ impl KeyLog {
         }
         line.fill(0);
         out
+    }
+}
+
+/// Most bytes of embedded key log text (pcapng Decryption Secrets Blocks) a [`KeyStore`]
+/// keeps: a hostile capture must not grow memory without bound. Blocks beyond it are
+/// refused and counted.
+pub const MAX_EMBEDDED: usize = 64 << 20;
+
+/// A key log shared by the threads of a run that may grow while a capture is read (pcapng
+/// Decryption Secrets Blocks arrive between packets). Cheap to clone; lookups take a read
+/// lock once per TLS session.
+#[derive(Debug, Clone, Default)]
+pub struct KeyStore {
+    inner: Arc<RwLock<Store>>,
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    log: KeyLog,
+    embedded: usize,
+}
+
+impl KeyStore {
+    /// A store starting with the lines of `log` (the `--keylog` files).
+    pub fn new(log: KeyLog) -> KeyStore {
+        KeyStore {
+            inner: Arc::new(RwLock::new(Store { log, embedded: 0 })),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Store> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds the key log text of a Decryption Secrets Block. False when refused: the
+    /// embedded text would exceed [`MAX_EMBEDDED`].
+    pub fn add_embedded(&self, bytes: Vec<u8>) -> bool {
+        let mut s = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if s.embedded + bytes.len() > MAX_EMBEDDED {
+            return false;
+        }
+        s.embedded += bytes.len();
+        s.log.add_bytes(bytes);
+        true
+    }
+
+    /// No usable line so far: TLS sessions are described but no decryption is tried (and
+    /// no "no key" warning is given).
+    pub fn is_empty(&self) -> bool {
+        self.read().log.is_empty()
+    }
+
+    /// Counts of what was indexed, ignored and refused.
+    pub fn stats(&self) -> KeyLogStats {
+        self.read().log.stats()
+    }
+
+    /// All secrets logged for this client random (empty when none).
+    pub fn lookup(&self, client_random: &[u8; 32]) -> SessionSecrets {
+        self.read().log.lookup(client_random)
     }
 }
 

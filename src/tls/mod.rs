@@ -23,9 +23,8 @@ use crate::model::{Side, TlsInfo};
 use crate::proto::{ChunkMeta, Recognition, StreamConsumer};
 use decrypt::{Decryptor, OpenError, Protection, SuiteSpec};
 use handshake::{msg, ClientHello, HandshakeReader, ServerHello};
-use keylog::{KeyLog, SessionSecrets};
+use keylog::{KeyStore, SessionSecrets};
 use record::{Frame, Record, RecordFramer};
-use std::sync::Arc;
 
 /// Smallest protected record (TLS 1.3: one byte of inner type and a 16-byte tag, plus the
 /// header): bounds how many records a gap of n bytes can have swallowed.
@@ -112,7 +111,7 @@ struct Dir {
 /// One connection's TLS layer. See the module documentation.
 #[derive(Debug)]
 pub struct TlsSession {
-    keys: Option<Arc<KeyLog>>,
+    keys: Option<KeyStore>,
     dirs: [Dir; 2],
     client_hello: Option<ClientHello>,
     server_hello: Option<ServerHello>,
@@ -133,7 +132,7 @@ fn ix(s: Side) -> usize {
 impl TlsSession {
     /// A session starting at the first TLS byte of each direction; `keys` is the key log
     /// to look the session's secrets up in, if any.
-    pub fn new(keys: Option<Arc<KeyLog>>) -> TlsSession {
+    pub fn new(keys: Option<KeyStore>) -> TlsSession {
         TlsSession {
             keys,
             dirs: Default::default(),
@@ -404,7 +403,7 @@ impl TlsSession {
                 d.encrypted = true;
             }
         }
-        let Some(keys) = &self.keys else {
+        let Some(keys) = self.keys.as_ref().filter(|k| !k.is_empty()) else {
             return;
         };
         self.spec = decrypt::suite_spec(sh.cipher);
@@ -472,6 +471,7 @@ impl TlsSession {
 mod tests {
     use super::*;
     use crate::proto::EndReason;
+    use keylog::KeyLog;
     use testdata::*;
 
     /// Collects what the TLS layer delivers.
@@ -500,15 +500,15 @@ mod tests {
         }
     }
 
-    fn keylog() -> Arc<KeyLog> {
+    fn keylog() -> KeyStore {
         let mut k = KeyLog::new();
         k.add_bytes(keylog_text().into_bytes());
-        Arc::new(k)
+        KeyStore::new(k)
     }
 
     /// Feeds the RFC 8448 trace; `client_app` lets a test cut or damage the client's
     /// application record.
-    fn run_8448(keys: Option<Arc<KeyLog>>, client_app: &[&[u8]]) -> (TlsSession, Sink) {
+    fn run_8448(keys: Option<KeyStore>, client_app: &[&[u8]]) -> (TlsSession, Sink) {
         let mut t = TlsSession::new(keys);
         let mut s = Sink::default();
         t.data(Side::Client, &ch_record(), meta(1), &mut s);
@@ -573,7 +573,7 @@ mod tests {
         let mut k = KeyLog::new();
         k.add_bytes(text.into_bytes());
         let app = h(C_APP_REC);
-        let (t, s) = run_8448(Some(Arc::new(k)), &[&app]);
+        let (t, s) = run_8448(Some(KeyStore::new(k)), &[&app]);
         assert!(s.data[0].is_empty());
         assert_eq!(s.data[1].len(), 50);
         assert!(t.stats().auth_failures >= 1);

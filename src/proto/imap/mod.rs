@@ -399,6 +399,15 @@ pub struct ImapDissector {
     starttls_offered: bool,
     /// STARTTLS was accepted but this side went on in clear text (first frame).
     not_negotiated: Option<(Side, u64)>,
+    /// STARTTLS was refused (tagged NO/BAD).
+    starttls_refused: bool,
+    /// The client went on in clear after STARTTLS was refused: (command, frame).
+    refused_then: Option<(String, u64)>,
+    /// The transport decrypts the TLS part: what follows is plaintext that was protected.
+    decrypting: bool,
+    /// TLS began in the last `data` call: its last n bytes (see `take_tls_start`).
+    tls_tail: Option<usize>,
+    tls_signalled: bool,
     end: Option<EndReason>,
     mailbox: Option<String>,
     /// The whole-message range length asked for by the latest FETCH (`<o.len>`).
@@ -467,6 +476,11 @@ impl ImapDissector {
             logout_answered: false,
             starttls_offered: false,
             not_negotiated: None,
+            starttls_refused: false,
+            refused_then: None,
+            decrypting: false,
+            tls_tail: None,
+            tls_signalled: false,
             end: None,
             mailbox: None,
             asked: None,
@@ -552,6 +566,8 @@ impl ImapDissector {
             "IMAP-LOGIN" => "LOGIN password".to_string(),
             m => format!("AUTHENTICATE {m} credentials"),
         };
+        let mut c = c;
+        c.encrypted = self.decrypting;
         if self.tls == Tls::None {
             self.findings.push(Finding {
                 code: "cleartext-auth".into(),
@@ -569,6 +585,7 @@ impl ImapDissector {
         let i = self.messages.len();
         let mut msg = msg;
         msg.id = i.to_string();
+        msg.encrypted = self.decrypting;
         if self.tls == Tls::None {
             let what = match (msg.direction, msg.partial) {
                 (MessageDirection::Appended, _) => "uploaded with APPEND",
@@ -604,7 +621,7 @@ impl ImapDissector {
 
     fn feed(&mut self, from: Side, bytes: &[u8], meta: ChunkMeta) {
         let s = side(from);
-        if self.tls == Tls::Implicit {
+        if self.tls == Tls::Implicit && !self.decrypting {
             if !bytes.is_empty() && !self.client_spoke[s] {
                 self.tls_record_seen |= bytes[0] == 0x16 && bytes.get(1).is_none_or(|&v| v == 3);
             }
@@ -617,6 +634,10 @@ impl ImapDissector {
         while !input.is_empty() {
             match self.dirs[s].mode {
                 Mode::Tls => {
+                    if !self.tls_signalled {
+                        self.tls_signalled = true;
+                        self.tls_tail = Some(input.len());
+                    }
                     self.tls_bytes(from, input.len(), meta);
                     return;
                 }
@@ -1268,6 +1289,9 @@ impl ImapDissector {
             .collect();
         let mut toks = Tokens::new(&lg.text, &lits);
         toks.skip(arg_start);
+        if self.starttls_refused && self.refused_then.is_none() && upper != "LOGOUT" {
+            self.refused_then = Some((upper.clone(), lg.last_meta.frame));
+        }
         let kind = match upper.as_str() {
             "LOGIN" => {
                 let user = toks.astring();
@@ -1661,6 +1685,7 @@ impl ImapDissector {
                 }
                 self.switched = true;
             }
+            Kind::Starttls => self.starttls_refused = true,
             Kind::Logout => self.logout_answered = true,
             Kind::Idle => self.idling = false,
             Kind::Append(msgs) if ok => {
@@ -1693,7 +1718,9 @@ impl StreamConsumer for ImapDissector {
     fn gap(&mut self, from: Side, len: u64, meta: ChunkMeta) {
         let s = side(from);
         self.entry(from, meta, DialogueEvent::Gap { bytes: len });
-        if self.tls == Tls::Implicit || matches!(self.dirs[s].mode, Mode::Tls | Mode::Dead) {
+        if (self.tls == Tls::Implicit && !self.decrypting)
+            || matches!(self.dirs[s].mode, Mode::Tls | Mode::Dead)
+        {
             return;
         }
         if self.dirs[s].inflate.is_some() {
@@ -1818,7 +1845,11 @@ impl Dissector for ImapDissector {
                     "the server accepted STARTTLS (tagged OK) but the {who} went on in clear text instead of starting TLS (frame {frame}); the rest was read as clear text"
                 ),
             });
-        } else if self.starttls_offered && self.tls == Tls::None && !self.credentials.is_empty() {
+        } else if self.starttls_offered
+            && self.tls == Tls::None
+            && !self.credentials.is_empty()
+            && self.refused_then.is_none()
+        {
             self.findings.push(Finding {
                 code: "starttls-offered-not-used".into(),
                 detail: "the server offered STARTTLS but the client authenticated in clear text"
@@ -1835,7 +1866,16 @@ impl Dissector for ImapDissector {
             self.anomalies_dropped = 0;
             self.truncate("anomalies");
         }
+        if let Some((cmd, frame)) = self.refused_then.take() {
+            self.findings.push(Finding {
+                code: "starttls-refused".into(),
+                detail: format!(
+                    "the client asked for STARTTLS, the server refused it, and the client went on in clear text ({cmd}, frame {frame})"
+                ),
+            });
+        }
         let complete = match self.tls {
+            _ if self.decrypting => self.banner.is_some() && self.logout_answered,
             Tls::None => self.banner.is_some() && self.logout_answered,
             Tls::Starttls => self.banner.is_some() && self.end == Some(EndReason::Fin),
             Tls::Implicit => self.end == Some(EndReason::Fin),
@@ -1853,6 +1893,21 @@ impl Dissector for ImapDissector {
             findings: std::mem::take(&mut self.findings),
             truncated: std::mem::take(&mut self.truncated),
             anomalies: std::mem::take(&mut self.anomalies),
+        }
+    }
+
+    fn take_tls_start(&mut self) -> Option<usize> {
+        self.tls_tail.take()
+    }
+
+    fn tls_decrypted(&mut self) {
+        self.decrypting = true;
+        self.tls_signalled = true;
+        let max_line = self.cfg.limits.max_line;
+        for d in &mut self.dirs {
+            let entry = d.tls_entry;
+            *d = Dir::new(max_line);
+            d.tls_entry = entry;
         }
     }
 }

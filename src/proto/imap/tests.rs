@@ -672,3 +672,48 @@ fn bounds_are_counted() {
     );
     assert_eq!(o.commands[9].reply.as_ref().unwrap().code, "OK");
 }
+
+#[test]
+fn starttls_signals_the_tls_offset_and_reads_plaintext_when_told() {
+    let mut d = ImapDissector::new(&ImapConfig::default());
+    let m = |f: u64| ChunkMeta {
+        frame: f,
+        ts: Ts(f as i64),
+    };
+    d.data(Side::Server, GREETING, m(1));
+    d.data(Side::Client, b"a1 STARTTLS\r\n", m(2));
+    d.data(Side::Server, b"a1 OK Begin TLS negotiation now\r\n", m(3));
+    assert_eq!(d.take_tls_start(), None);
+    let hello = b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00";
+    d.data(Side::Client, hello, m(4));
+    assert_eq!(d.take_tls_start(), Some(hello.len()));
+    assert_eq!(d.take_tls_start(), None);
+    d.tls_decrypted();
+    d.data(Side::Client, b"a2 LOGIN ana \"pw 1\"\r\n", m(5));
+    d.data(Side::Server, b"a2 OK Logged in\r\n", m(6));
+    d.data(Side::Client, b"a3 LOGOUT\r\n", m(7));
+    d.data(Side::Server, b"* BYE\r\na3 OK\r\n", m(8));
+    d.end(EndReason::Fin, m(9));
+    let o = d.finish();
+    assert_eq!(o.tls, Tls::Starttls);
+    let c = &o.credentials[0];
+    assert_eq!(c.password.as_deref(), Some("pw 1"));
+    assert!(c.encrypted);
+    let codes: Vec<&str> = o.findings.iter().map(|f| f.code.as_str()).collect();
+    assert!(codes.is_empty(), "{codes:?}");
+    assert!(o.complete);
+}
+
+#[test]
+fn starttls_refused_then_clear_text_is_a_finding() {
+    let o = run(&[
+        S(GREETING),
+        C(b"a1 STARTTLS\r\n"),
+        S(b"a1 NO TLS not available\r\n"),
+        C(b"a2 LOGIN ana pw\r\n"),
+        S(b"a2 OK Logged in\r\n"),
+    ]);
+    let codes: Vec<&str> = o.findings.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(codes, ["cleartext-auth", "starttls-refused"]);
+    assert!(o.findings[1].detail.contains("LOGIN, frame 4"));
+}

@@ -335,6 +335,16 @@ pub struct Pop3Dissector {
     truncated: Vec<String>,
     anomalies: Vec<String>,
     anomalies_dropped: u64,
+
+    /// STLS was refused (-ERR).
+    stls_refused: bool,
+    /// The client went on in clear after STLS was refused: (verb, frame).
+    refused_then: Option<(String, u64)>,
+    /// The transport decrypts the TLS part: what follows is plaintext that was protected.
+    decrypting: bool,
+    /// TLS began in the last `data` call: its last n bytes (see `take_tls_start`).
+    tls_tail: Option<usize>,
+    tls_signalled: bool,
 }
 
 impl Pop3Dissector {
@@ -391,7 +401,17 @@ impl Pop3Dissector {
             truncated: Vec::new(),
             anomalies: Vec::new(),
             anomalies_dropped: 0,
+            stls_refused: false,
+            refused_then: None,
+            decrypting: false,
+            tls_tail: None,
+            tls_signalled: false,
         }
+    }
+
+    /// The bytes are TLS that is not decrypted: counted only.
+    fn opaque(&self) -> bool {
+        self.tls != Tls::None && !self.decrypting
     }
 
     /// Evidence that this connection really was POP3 (see the module documentation). For
@@ -466,10 +486,14 @@ impl Pop3Dissector {
             "APOP" => "APOP digest (crackable offline, hashcat mode 20)".to_string(),
             m => format!("AUTH {m} credentials"),
         };
-        self.findings.push(Finding {
-            code: "cleartext-auth".into(),
-            detail: format!("{what} for {who} sent in clear text (frame {})", c.frame),
-        });
+        let mut c = c;
+        c.encrypted = self.decrypting;
+        if !self.decrypting {
+            self.findings.push(Finding {
+                code: "cleartext-auth".into(),
+                detail: format!("{what} for {who} sent in clear text (frame {})", c.frame),
+            });
+        }
         self.credentials.push(c);
     }
 
@@ -542,6 +566,10 @@ impl Pop3Dissector {
             return;
         }
         let cmd = parser::parse_command(verb, arg);
+        if self.stls_refused && self.refused_then.is_none() && !verb.eq_ignore_ascii_case(b"QUIT") {
+            let v = String::from_utf8_lossy(verb).to_ascii_uppercase();
+            self.refused_then = Some((v, meta.frame));
+        }
         self.first_client_known.get_or_insert(cmd.is_known());
         if cmd.is_known() {
             self.known_cmds += 1;
@@ -850,6 +878,7 @@ impl Pop3Dissector {
                 self.tls_unconfirmed = true;
                 self.starttls_offered = true;
             }
+            Kind::Stls => self.stls_refused = true,
             _ => {}
         }
         if let Some((kind, cmd)) = opens {
@@ -1002,6 +1031,7 @@ impl Pop3Dissector {
             return;
         }
         msg.id = self.messages.len().to_string();
+        msg.encrypted = self.decrypting;
         msg.partial = partial;
         msg.pop3_number = number;
         msg.uidl = number.and_then(|n| self.uidl.get(&n).cloned());
@@ -1017,10 +1047,12 @@ impl Pop3Dissector {
                 msg.size, msg.frame
             )
         };
-        self.findings.push(Finding {
-            code: "cleartext-mail".into(),
-            detail,
-        });
+        if !self.decrypting {
+            self.findings.push(Finding {
+                code: "cleartext-mail".into(),
+                detail,
+            });
+        }
         self.messages.push(msg);
     }
 
@@ -1034,7 +1066,11 @@ impl Pop3Dissector {
                 self.not_negotiated = Some((from, meta.frame));
             }
         }
-        if self.tls != Tls::None {
+        if self.opaque() {
+            if self.tls == Tls::Starttls && !self.tls_signalled {
+                self.tls_signalled = true;
+                self.tls_tail = Some(bytes.len());
+            }
             if self.tls == Tls::Implicit && !bytes.is_empty() && !self.side_spoke(from) {
                 // A TLS record starts with content type 22 (handshake) and version 3.x.
                 self.tls_record_seen |= bytes[0] == 0x16 && bytes.get(1).is_none_or(|&v| v == 3);
@@ -1048,12 +1084,12 @@ impl Pop3Dissector {
         let mut reader = std::mem::take(self.reader(from));
         while let Some(line) = reader.next_line(&mut input, meta) {
             self.line(from, &line);
-            if self.tls != Tls::None {
+            if self.opaque() {
                 break;
             }
         }
         *self.reader(from) = reader;
-        if self.tls != Tls::None && !input.is_empty() {
+        if self.opaque() && !input.is_empty() {
             // STLS was accepted in the middle of this chunk: the rest is TLS if it starts
             // like a TLS record (decided at the top of `feed`).
             self.feed(from, input, meta);
@@ -1073,7 +1109,7 @@ impl Pop3Dissector {
         }
         // `server_spoke` is set by the first server *line* (greeting detection), except
         // under TLS where there are no lines.
-        if from == Side::Server && self.tls != Tls::None {
+        if from == Side::Server && self.opaque() {
             self.server_spoke = true;
         }
     }
@@ -1093,7 +1129,7 @@ impl StreamConsumer for Pop3Dissector {
 
     fn gap(&mut self, from: Side, len: u64, meta: ChunkMeta) {
         self.entry(from, meta, DialogueEvent::Gap { bytes: len });
-        if self.tls != Tls::None {
+        if self.opaque() {
             return;
         }
         self.reader(from).gap();
@@ -1128,7 +1164,7 @@ impl StreamConsumer for Pop3Dissector {
             return;
         }
         self.end = Some(reason);
-        if self.tls != Tls::None {
+        if self.opaque() {
             return;
         }
         for from in [Side::Client, Side::Server] {
@@ -1175,10 +1211,22 @@ impl Dissector for Pop3Dissector {
                     "the server accepted STLS (+OK) but the {who} went on in clear text instead of starting TLS (frame {frame}); the rest was read as clear text"
                 ),
             });
-        } else if self.starttls_offered && self.tls == Tls::None && !self.credentials.is_empty() {
+        } else if self.starttls_offered
+            && self.tls == Tls::None
+            && !self.credentials.is_empty()
+            && self.refused_then.is_none()
+        {
             self.findings.push(Finding {
                 code: "starttls-offered-not-used".into(),
                 detail: "the server offered STLS but the client authenticated in clear text".into(),
+            });
+        }
+        if let Some((verb, frame)) = self.refused_then.take() {
+            self.findings.push(Finding {
+                code: "starttls-refused".into(),
+                detail: format!(
+                    "the client asked for STLS, the server refused it, and the client went on in clear text ({verb}, frame {frame})"
+                ),
             });
         }
         if self.anomalies_dropped > 0 {
@@ -1189,6 +1237,7 @@ impl Dissector for Pop3Dissector {
             self.truncate("anomalies");
         }
         let complete = match self.tls {
+            _ if self.decrypting => self.banner.is_some() && self.quit_answered,
             Tls::None => self.banner.is_some() && self.quit_answered,
             // The QUIT is encrypted: a FIN after the visible start is the proper end.
             Tls::Starttls => self.banner.is_some() && self.end == Some(EndReason::Fin),
@@ -1216,6 +1265,24 @@ impl Dissector for Pop3Dissector {
             findings: std::mem::take(&mut self.findings),
             truncated: std::mem::take(&mut self.truncated),
             anomalies: std::mem::take(&mut self.anomalies),
+        }
+    }
+
+    fn take_tls_start(&mut self) -> Option<usize> {
+        self.tls_tail.take()
+    }
+
+    fn tls_decrypted(&mut self) {
+        self.decrypting = true;
+        self.tls_signalled = true;
+        self.tls_unconfirmed = false;
+        let max_line = self.cfg.limits.max_line;
+        self.client = LineReader::new(max_line);
+        self.server = LineReader::new(max_line);
+        if self.tls == Tls::Implicit {
+            // The greeting and the first command are inside TLS: detect them there.
+            self.client_spoke = false;
+            self.server_spoke = false;
         }
     }
 }

@@ -315,6 +315,13 @@ struct State {
     smtp_signs: u64,
     /// AUTH or MAIL in clear after STARTTLS was offered: (verb, frame).
     not_used: Option<(&'static str, u64)>,
+    /// The client went on in clear after STARTTLS was refused: (verb, frame).
+    refused_then: Option<(String, u64)>,
+    /// The transport decrypts the TLS part: what follows is plaintext that was protected.
+    decrypting: bool,
+    /// TLS began in the last `data` call: its last n bytes (see `take_tls_start`).
+    tls_tail: Option<usize>,
+    tls_signalled: bool,
 }
 
 impl SmtpDissector {
@@ -522,6 +529,25 @@ impl Dissector for SmtpDissector {
         self.st.close_open_work();
         self.st.output()
     }
+
+    fn take_tls_start(&mut self) -> Option<usize> {
+        self.st.tls_tail.take()
+    }
+
+    fn tls_decrypted(&mut self) {
+        // RFC 3207 §4.2: after the handshake the client starts over with EHLO; nothing of
+        // the clear dialogue carries on but the transactions already reported.
+        let st = &mut self.st;
+        st.decrypting = true;
+        st.tls_signalled = true;
+        st.tls_unconfirmed = false;
+        st.client_mode = Some(ClientMode::Command);
+        st.server_opaque = false;
+        st.reply = None;
+        st.pending.clear();
+        self.client_lines = LineReader::new(st.limits.max_line);
+        self.server_lines = LineReader::new(st.limits.max_line);
+    }
 }
 
 impl State {
@@ -576,6 +602,10 @@ impl State {
     }
 
     fn opaque_bytes(&mut self, from: Side, n: usize, meta: ChunkMeta) {
+        if self.tls == Tls::Starttls && !self.tls_signalled {
+            self.tls_signalled = true;
+            self.tls_tail = Some(n);
+        }
         let i = match from {
             Side::Client => 0,
             Side::Server => 1,
@@ -675,6 +705,9 @@ impl State {
             self.junk_lines += 1;
         }
         let verb = cmd.verb().to_string();
+        if self.starttls_refused && self.refused_then.is_none() && verb != "QUIT" {
+            self.refused_then = Some((verb.clone(), line.meta.frame));
+        }
         if parser::is_ftp_verb(&verb) {
             self.ftp_signs += 1;
         }
@@ -985,7 +1018,8 @@ impl State {
         if self.client_mode() == ClientMode::Sasl {
             self.client_mode = Some(ClientMode::Command);
         }
-        let cred = s.ex.finish(success, reply);
+        let mut cred = s.ex.finish(success, reply);
+        cred.encrypted = self.decrypting;
         if s.responses > 0 && self.tls == Tls::None {
             self.cleartext_creds
                 .push((cred.mechanism.clone(), cred.frame));
@@ -1101,7 +1135,8 @@ impl State {
         let builder = m
             .builder
             .unwrap_or_else(|| MessageBuilder::new(ChunkMeta::default(), &limits));
-        let message = builder.finish(ended && !m.gap, MessageDirection::Sent, &limits);
+        let mut message = builder.finish(ended && !m.gap, MessageDirection::Sent, &limits);
+        message.encrypted = self.decrypting;
         let idx = self.messages.len();
         self.transactions[m.tx].message = Some(idx.to_string());
         self.messages.push(message);
@@ -1489,11 +1524,12 @@ impl State {
                 },
             });
         }
-        // Messages are only ever read in clear: every message here crossed without TLS.
+        // Messages read in clear; those of a decrypted session crossed inside TLS.
         {
-            if let Some(first) = messages.first() {
-                let n = messages.len();
-                let bytes: u64 = messages.iter().map(|m| m.size).sum();
+            let clear: Vec<&Message> = messages.iter().filter(|m| !m.encrypted).collect();
+            if let Some(first) = clear.first() {
+                let n = clear.len();
+                let bytes: u64 = clear.iter().map(|m| m.size).sum();
                 out.push(Finding {
                     code: "cleartext-mail".into(),
                     detail: format!(
@@ -1516,7 +1552,18 @@ impl State {
                 ),
             });
         }
-        if let Some((verb, frame)) = self.not_used.filter(|_| self.not_negotiated.is_none()) {
+        if let Some((verb, frame)) = &self.refused_then {
+            out.push(Finding {
+                code: "starttls-refused".into(),
+                detail: format!(
+                    "the client asked for STARTTLS, the server refused it, and the client went on in clear text ({verb}, frame {frame})"
+                ),
+            });
+        }
+        if let Some((verb, frame)) = self
+            .not_used
+            .filter(|_| self.not_negotiated.is_none() && self.refused_then.is_none())
+        {
             out.push(Finding {
                 code: "starttls-offered-not-used".into(),
                 detail: if self.starttls_refused {

@@ -784,8 +784,9 @@ fn starttls_refused_goes_on_in_clear() {
     ]);
     assert_eq!(out.tls, Tls::None);
     assert_eq!(pairs(&out)[2], "MAIL FROM:<a@x> -> 250 ok");
-    assert_eq!(codes(&out), ["starttls-offered-not-used"]);
-    assert!(out.findings[0].detail.contains("refused"));
+    // The client did ask: the finding says it was refused, not that it went unused.
+    assert_eq!(codes(&out), ["starttls-refused"]);
+    assert!(out.findings[0].detail.contains("MAIL, frame 6"));
 }
 
 #[test]
@@ -1519,4 +1520,70 @@ fn rset_after_refused_data_then_new_mail_is_one_transaction() {
         pairs(&out)[3],
         "DATA  -> 554 Error: no valid recipients".to_string()
     );
+}
+
+#[test]
+fn starttls_signals_the_tls_offset_and_reads_plaintext_when_told() {
+    let mut d = SmtpDissector::new(&SmtpConfig::default());
+    d.data(Side::Server, b"220 mx ESMTP\r\n", meta(1));
+    d.data(Side::Client, b"EHLO c\r\n", meta(2));
+    d.data(Side::Server, b"250-mx\r\n250 STARTTLS\r\n", meta(3));
+    d.data(Side::Client, b"STARTTLS\r\n", meta(4));
+    d.data(Side::Server, b"220 go ahead\r\n", meta(5));
+    assert_eq!(d.take_tls_start(), None);
+    let hello = b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00";
+    d.data(Side::Client, hello, meta(6));
+    assert_eq!(d.take_tls_start(), Some(hello.len()));
+    assert_eq!(d.take_tls_start(), None);
+    d.tls_decrypted();
+    d.data(Side::Client, b"EHLO c\r\n", meta(7));
+    d.data(Side::Server, b"250-mx\r\n250 AUTH PLAIN\r\n", meta(8));
+    d.data(Side::Client, b"AUTH PLAIN AGFuYQBwdw==\r\n", meta(9));
+    d.data(Side::Server, b"235 ok\r\n", meta(10));
+    d.data(Side::Client, b"MAIL FROM:<ana@x>\r\n", meta(11));
+    d.data(Side::Server, b"250 ok\r\n", meta(12));
+    d.data(Side::Client, b"RCPT TO:<ben@x>\r\n", meta(13));
+    d.data(Side::Server, b"250 ok\r\n", meta(14));
+    d.data(Side::Client, b"DATA\r\n", meta(15));
+    d.data(Side::Server, b"354 go\r\n", meta(16));
+    d.data(Side::Client, b"Subject: x\r\n\r\nhi\r\n.\r\n", meta(17));
+    d.data(Side::Server, b"250 queued\r\n", meta(18));
+    d.data(Side::Client, b"QUIT\r\n", meta(19));
+    d.data(Side::Server, b"221 bye\r\n", meta(20));
+    d.end(EndReason::Fin, meta(21));
+    let out = d.finish();
+    assert_eq!(out.tls, Tls::Starttls);
+    let c = &out.credentials[0];
+    assert_eq!(
+        (c.username.as_deref(), c.password.as_deref(), c.encrypted),
+        (Some("ana"), Some("pw"), true)
+    );
+    assert!(out.messages[0].encrypted && out.messages[0].complete);
+    assert!(codes(&out).is_empty(), "{:?}", codes(&out));
+    assert!(out.complete);
+}
+
+#[test]
+fn implicit_tls_decrypted_reads_the_banner_inside() {
+    let cfg = SmtpConfig {
+        tls_from_start: true,
+        ..SmtpConfig::default()
+    };
+    let mut d = SmtpDissector::new(&cfg);
+    d.data(
+        Side::Client,
+        b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00",
+        meta(1),
+    );
+    d.tls_decrypted();
+    d.data(Side::Server, b"220 mx ESMTP\r\n", meta(2));
+    d.data(Side::Client, b"EHLO c\r\n", meta(3));
+    d.data(Side::Server, b"250 mx\r\n", meta(4));
+    d.data(Side::Client, b"QUIT\r\n", meta(5));
+    d.data(Side::Server, b"221 bye\r\n", meta(6));
+    d.end(EndReason::Fin, meta(7));
+    let out = d.finish();
+    assert_eq!(out.tls, Tls::Implicit);
+    assert_eq!(out.banner.as_deref(), Some("mx ESMTP"));
+    assert!(out.complete);
 }
