@@ -6,9 +6,8 @@
 use libfuzzer_sys::fuzz_target;
 use pcapmail::model::Side;
 use pcapmail::proto::{ChunkMeta, EndReason, StreamConsumer};
-use pcapmail::tls::keylog::KeyLog;
+use pcapmail::tls::keylog::{KeyLog, KeyStore};
 use pcapmail::tls::TlsSession;
-use std::sync::Arc;
 
 #[derive(Default)]
 struct Sink(u64);
@@ -43,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
             )
             .into_bytes(),
         );
-        Arc::new(k)
+        KeyStore::new(k)
     });
     let mut t = TlsSession::new(keys);
     let mut sink = Sink::default();
