@@ -53,6 +53,8 @@ fn proto_of(port: u16) -> Option<&'static str> {
         25 | 587 | 2525 => Some("smtp"),
         110 => Some("pop3"),
         143 => Some("imap"),
+        // Implicit TLS: the stream is TLS from its first byte.
+        465 | 993 | 995 => Some("tls_record"),
         _ => None,
     }
 }
@@ -140,7 +142,16 @@ fn main() {
         let (rec, _) = table.finish();
         for (si, (p, s)) in rec.streams.iter().enumerate() {
             // Large streams make slow seeds: keep the first 64 KiB.
-            write(out, p, &format!("c{ci}-s{si}"), &s[..s.len().min(64 << 10)]);
+            let s = &s[..s.len().min(64 << 10)];
+            if *p == "tls_record" {
+                // The target's first byte picks whether a key log is given.
+                for mode in [0u8, 1] {
+                    let seed = [&[mode][..], s].concat();
+                    write(out, p, &format!("c{ci}-s{si}-k{mode}"), &seed);
+                }
+            } else {
+                write(out, p, &format!("c{ci}-s{si}"), s);
+            }
         }
     }
     let paths: Vec<&Path> = captures.iter().map(|p| p.as_path()).collect();

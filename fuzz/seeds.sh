@@ -10,7 +10,7 @@ root=$(dirname "$here")
 corpus="$here/corpus"
 shared="${SHARED_CAPTURES:-$root/../shared/captures}"
 [ -d "$shared" ] || shared="/work/shared/captures"
-mkdir -p "$corpus"/{capture,decode,flow,smtp,pop3,imap,sasl,mime}
+mkdir -p "$corpus"/{capture,decode,flow,smtp,pop3,imap,sasl,mime,tls_record,tls_handshake}
 
 mapfile -d '' caps < <(find "$root/samples" "$shared" -type f \
     \( -name '*.pcap' -o -name '*.pcapng' -o -name '*.pcap.gz' -o -name '*.cap' \) \
@@ -32,6 +32,6 @@ printf '\x02\x00\x00\x00\x00\x00\x00\x00\x12\x01\x00\x00\x00\x00\x00\x00\x10\x00
 printf '\x18\x00\x00\x00\x20\x00\x00\x00\x18\x00\x40\x00\x20\x00\x00\x00\x18\x00\xc0\xff\x20\x00\x00\x00\x11\x00\x00\x00\x00\x00\x00\x00' > "$corpus/flow/ooo"
 # sasl: one seed per mechanism.
 for m in 0 1 2 3 4 5; do printf "\\x$m\\ndXNlcg==\\ncGFzcw==\\n" > "$corpus/sasl/m$m"; done
-for t in capture decode flow smtp pop3 imap sasl mime; do
+for t in capture decode flow smtp pop3 imap sasl mime tls_record; do
     echo "$t: $(ls "$corpus/$t" | wc -l) seeds"
 done
