@@ -312,3 +312,21 @@ fn fragment_flood_is_bounded_and_counted() {
         5000 - limits.max_fragment_datagrams as u64
     );
 }
+
+#[test]
+fn tls_endless_handshake_and_oversized_record_are_bounded_and_counted() {
+    let len = 8 << 20;
+    let p = temp_capture("tls.pcap", |w| captures::tls_endless_handshake(w, len));
+    let r = run(&p, &Config::default());
+    assert_eq!(r.sessions.len(), 1);
+    let s = &r.sessions[0];
+    assert_eq!(s.tls, pcapmail::model::Tls::Implicit);
+    let info = s.tls_info.as_ref().expect("tls_info");
+    // The ClientHello never completed: nothing was taken from it.
+    assert_eq!(info.version, None);
+    assert_eq!(info.sni, None);
+    assert!(counter(&r, "tls.handshake_oversized") >= 1, "{:?}", r.capture.counters);
+    assert!(counter(&r, "tls.bad_headers") >= 1, "{:?}", r.capture.counters);
+    assert!(counter(&r, "tls.records") >= (len / 0x4005));
+    assert!(r.credentials.is_empty() && r.messages.is_empty());
+}

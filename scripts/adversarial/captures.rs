@@ -443,3 +443,28 @@ x\r\n\
     c.send(1, b"221 bye\r\n")?;
     c.close()
 }
+
+/// SMTPS (port 465) whose client sends a ClientHello header announcing a handshake message of
+/// 2^24 - 1 bytes and then `len` bytes of handshake records that never complete it (an
+/// endless handshake), followed by a record header of length 0xffff (over the TLS limit).
+pub fn tls_endless_handshake<W: Write>(w: &mut W, len: u64) -> io::Result<()> {
+    pcap_header(w, 65535)?;
+    let mut c = Conn::open(w, 40100, 465)?;
+    // Record 1: handshake, ClientHello of length 0xffffff (only its start fits).
+    let mut first = vec![0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0xff, 0xff, 0xff];
+    first.resize(5 + 0x4000, 0x41);
+    c.send(0, &first)?;
+    let mut rec = vec![0x16, 0x03, 0x03, 0x40, 0x00];
+    rec.resize(5 + 0x4000, 0x42);
+    let mut left = len;
+    while left > 0 {
+        c.send(0, &rec)?;
+        left = left.saturating_sub(rec.len() as u64);
+    }
+    // A record header no peer may send: 65535 bytes of application data.
+    let mut huge = vec![0x17, 0x03, 0x03, 0xff, 0xff];
+    huge.resize(5 + 2000, 0x43);
+    c.send(0, &huge)?;
+    c.send(1, &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])?;
+    c.close()
+}
