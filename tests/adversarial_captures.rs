@@ -325,8 +325,16 @@ fn tls_endless_handshake_and_oversized_record_are_bounded_and_counted() {
     // The ClientHello never completed: nothing was taken from it.
     assert_eq!(info.version, None);
     assert_eq!(info.sni, None);
-    assert!(counter(&r, "tls.handshake_oversized") >= 1, "{:?}", r.capture.counters);
-    assert!(counter(&r, "tls.bad_headers") >= 1, "{:?}", r.capture.counters);
+    assert!(
+        counter(&r, "tls.handshake_oversized") >= 1,
+        "{:?}",
+        r.capture.counters
+    );
+    assert!(
+        counter(&r, "tls.bad_headers") >= 1,
+        "{:?}",
+        r.capture.counters
+    );
     assert!(counter(&r, "tls.records") >= (len / 0x4005));
     assert!(r.credentials.is_empty() && r.messages.is_empty());
 }

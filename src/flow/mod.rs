@@ -79,6 +79,12 @@ pub struct FlowConfig {
     /// A connection (or tombstone) without packets for this long, in capture time, is ended
     /// with [`EndReason::Timeout`]. Default: 10 minutes.
     pub idle_timeout_ns: i64,
+    /// How long the tombstone of a connection closed by FIN/RST is kept after its last
+    /// packet, in capture time: it absorbs the last ACK and late retransmissions, which
+    /// would otherwise start a new connection. Zeek's `tcp_close_delay` is the same idea
+    /// (5 s). Kept short so that memory follows the connections open at once, not the
+    /// connections closed in the last idle timeout. Default: 5 seconds.
+    pub closed_linger_ns: i64,
     /// Out-of-order bytes buffered per direction before the first hole is given up.
     /// Default: 4 MiB.
     pub max_buffer_per_direction: usize,
@@ -100,6 +106,7 @@ impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
             idle_timeout_ns: 600 * 1_000_000_000,
+            closed_linger_ns: 5 * 1_000_000_000,
             max_buffer_per_direction: 4 << 20,
             max_buffer_total: 256 << 20,
             max_connections: 250_000,

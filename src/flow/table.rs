@@ -7,6 +7,7 @@ use crate::decode::TcpSegment;
 use crate::model::Endpoint;
 use crate::proto::{ChunkMeta, EndReason};
 use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 
 const NIL: u32 = u32::MAX;
 
@@ -66,6 +67,9 @@ pub struct FlowTable<H: Handler> {
     now: i64,
     /// Frame of the packet being processed (orders ends within one clock value).
     cur_frame: u64,
+    /// Tombstones of closed connections, oldest first: (entry, its key, time queued).
+    /// Entries whose node was reused or removed since are skipped when reached.
+    closed: VecDeque<(u32, Key, i64)>,
 }
 
 /// [`ConnStats::order`](super::ConnStats::order) of the connections ended by [`FlowTable::finish`].
@@ -87,6 +91,7 @@ impl<H: Handler> FlowTable<H> {
             mem: 0,
             now: i64::MIN,
             cur_frame: 0,
+            closed: VecDeque::new(),
         }
     }
 
@@ -136,6 +141,7 @@ impl<H: Handler> FlowTable<H> {
         }
         self.cur_frame = meta.frame;
         self.expire_idle();
+        self.expire_closed();
         let src = Endpoint {
             ip: seg.src,
             port: seg.sport,
@@ -182,6 +188,7 @@ impl<H: Handler> FlowTable<H> {
         if ts.0 > self.now {
             self.now = ts.0;
             self.expire_idle();
+            self.expire_closed();
         }
     }
 
@@ -343,7 +350,9 @@ impl<H: Handler> FlowTable<H> {
             self.handler.finished(&info, &stats, stream);
         }
         if keep_tomb {
-            self.nodes[idx as usize].kind = Kind::Tomb(Tomb { syn_isn });
+            let n = &mut self.nodes[idx as usize];
+            n.kind = Kind::Tomb(Tomb { syn_isn });
+            self.closed.push_back((idx, n.key, self.now));
         } else {
             self.remove(idx);
         }
@@ -368,6 +377,30 @@ impl<H: Handler> FlowTable<H> {
                     self.stats.tombstones_expired += 1;
                     self.remove(idx);
                 }
+            }
+        }
+    }
+
+    /// Removes the tombstones of closed connections without a packet for
+    /// `closed_linger_ns`.
+    fn expire_closed(&mut self) {
+        let linger = self.cfg.closed_linger_ns;
+        while let Some(&(idx, key, at)) = self.closed.front() {
+            if self.now.saturating_sub(at) <= linger {
+                break;
+            }
+            self.closed.pop_front();
+            let n = &self.nodes[idx as usize];
+            if n.key != key || !matches!(n.kind, Kind::Tomb(_)) {
+                continue; // removed or reused since
+            }
+            if self.now.saturating_sub(n.last_ts) <= linger {
+                // A late packet hit it: wait again from then.
+                let last = n.last_ts;
+                self.closed.push_back((idx, key, last));
+            } else {
+                self.stats.tombstones_expired += 1;
+                self.remove(idx);
             }
         }
     }
