@@ -225,11 +225,12 @@ fn completions_and_man_page_come_from_the_clap_definition() {
 #[test]
 fn color_and_width_options_shape_the_piped_table() {
     let f = sample("smtp-auth-fail-then-ok.pcap");
-    // The widest table line (the overview's free text is not fitted to the width).
+    // The widest line of a table or of a card's title rule (the overview's free text is not
+    // fitted to the width).
     let widest = |out: &Output| {
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .filter(|l| l.starts_with(['┌', '│', '╞', '└']))
+            .filter(|l| l.starts_with(['┌', '│', '╞', '└', '─']))
             .map(|l| l.chars().count())
             .max()
             .unwrap()

@@ -1,11 +1,14 @@
 //! The terminal report, read top to bottom: an overview (captures, time span, sessions by
 //! protocol, warnings), then sessions, credentials, messages and findings as tables that
-//! fit the width. Long values are cut visibly (`…`); the JSON document has them whole.
-//! Every string that comes from a capture goes through `text::escape` / `text::cell`.
+//! fit the width. A user name or a secret is never cut nor split over lines: the
+//! credentials whose row does not fit whole are cards (`report::cards`). Other long values
+//! wrap and are cut visibly (`…`); the JSON document has them whole. Every string that
+//! comes from a capture goes through `text::escape` / `text::cell`.
 
 use crate::model::{
     CaptureInfo, Credential, Finding, Message, Protocol, ProtocolDetail, Report, Session, Tls, Ts,
 };
+use crate::report::cards::{split, Card, Split};
 use crate::sink::{CaptureFailure, SessionRecord, Sink};
 use crate::text::{cell, escape};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -83,12 +86,35 @@ pub(crate) fn right(s: impl ToString) -> Cell {
     Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
 }
 
-fn colored(s: impl ToString, color: Color, opts: &TableOptions) -> Cell {
+pub(crate) fn colored(s: impl ToString, color: Color, opts: &TableOptions) -> Cell {
     let c = Cell::new(s.to_string());
     if opts.color {
         c.fg(color)
     } else {
         c
+    }
+}
+
+/// SASL mechanism names have at most 20 characters (RFC 4422); longer ones are cut.
+pub(crate) const MECHANISM_MAX: usize = 20;
+
+/// The secret of a credential and what it is: `password`, `token`, `hash`, or `secret`
+/// with none.
+pub(crate) fn secret_of(c: &Credential) -> (&'static str, Option<&str>) {
+    match (&c.password, &c.token, &c.hash) {
+        (Some(p), _, _) => ("password", Some(p)),
+        (None, Some(t), _) => ("token", Some(t)),
+        (None, None, Some(h)) => ("hash", Some(h)),
+        _ => ("secret", None),
+    }
+}
+
+/// The server's verdict on a credential, and its colour.
+pub(crate) fn result_of(success: Option<bool>) -> (&'static str, Color) {
+    match success {
+        Some(true) => ("accepted", Color::Green),
+        Some(false) => ("rejected", Color::Red),
+        None => ("no reply", Color::Yellow),
     }
 }
 
@@ -490,73 +516,37 @@ impl TableSink {
         out.push('\n');
     }
 
+    /// The credentials: a table of the rows that fit the width with every value whole, and
+    /// one card for each other credential (a secret or a user name is never cut nor split
+    /// over lines).
     fn credentials_table(&self, opts: &TableOptions, out: &mut String) {
-        // Narrow: without the server (the session table has it).
-        let dropped: &[usize] = if narrow(opts) { &[1] } else { &[] };
-        let mut t = new_table(
-            opts,
-            &without(
-                vec![
-                    "session",
-                    "server",
-                    "mechanism",
-                    "username",
-                    "secret",
-                    "result",
-                    "count",
-                    "frame",
-                ],
-                dropped,
-            ),
-        );
         let shown: Vec<&CredentialGroup> = self
             .credentials
             .groups
             .iter()
             .take(self.limit.unwrap_or(usize::MAX))
             .collect();
-        if dropped.is_empty() {
-            let server_width = shown
-                .iter()
-                .map(|g| g.first.server.to_string().len())
-                .max()
-                .unwrap_or(0);
-            keep_width(&mut t, 1, server_width);
-        }
-        for g in &shown {
-            let c = &g.first;
-            let secret = c
-                .password
-                .as_deref()
-                .or(c.token.as_deref())
-                .or(c.hash.as_deref())
-                .unwrap_or("-");
-            let result = match c.success {
-                Some(true) => colored("accepted", Color::Green, opts),
-                Some(false) => colored("rejected", Color::Red, opts),
-                None => colored("no reply", Color::Yellow, opts),
-            };
-            let (session, frame) = if g.count == 1 {
-                (c.session.clone(), c.frame.to_string())
-            } else {
-                (
-                    format!("{} … {}", c.session, g.last_session),
-                    format!("{} … {}", c.frame, g.last_frame),
-                )
-            };
-            let row = vec![
-                Cell::new(session),
-                Cell::new(c.server.to_string()),
-                Cell::new(cell(&c.mechanism, 16)),
-                Cell::new(cell(c.username.as_deref().unwrap_or("-"), 48)),
-                Cell::new(cell(secret, 40)),
-                result,
-                right(g.count),
-                right(frame),
-            ];
-            add(&mut t, without(row, dropped), 2);
-        }
-        let _ = writeln!(out, "Credentials\n{t}");
+        const HEADER: [&str; 8] = [
+            "session",
+            "server",
+            "mechanism",
+            "username",
+            "secret",
+            "result",
+            "count",
+            "frame",
+        ];
+        let rows: Vec<Vec<Cell>> = shown.iter().map(|g| credential_row(g, opts)).collect();
+        let split = split(&HEADER, &rows, opts);
+        write_split(
+            out,
+            Some("Credentials"),
+            &HEADER,
+            rows,
+            &split,
+            opts,
+            |i, out| credential_card(shown[i]).write(out, opts),
+        );
         let groups = self.credentials.groups.len() as u64;
         self.more(shown.len(), groups, "distinct credentials", out);
         if self.credentials.ungrouped > 0 {
@@ -695,6 +685,111 @@ impl Sink for TableSink {
     fn failure(&mut self, f: &CaptureFailure) -> std::io::Result<()> {
         self.failures.push(f.clone());
         Ok(())
+    }
+}
+
+/// "s1", or "s1 … s4" for a credential seen in several sessions.
+fn sessions_of(g: &CredentialGroup) -> String {
+    if g.count == 1 {
+        g.first.session.clone()
+    } else {
+        format!("{} … {}", g.first.session, g.last_session)
+    }
+}
+
+/// "9", or "9 … 26" for a credential seen several times.
+fn frames_of(g: &CredentialGroup) -> String {
+    if g.count == 1 {
+        g.first.frame.to_string()
+    } else {
+        format!("{} … {}", g.first.frame, g.last_frame)
+    }
+}
+
+/// A row of the credentials table, every value whole.
+fn credential_row(g: &CredentialGroup, opts: &TableOptions) -> Vec<Cell> {
+    let c = &g.first;
+    let (result, color) = result_of(c.success);
+    vec![
+        Cell::new(sessions_of(g)),
+        Cell::new(c.server.to_string()),
+        Cell::new(cell(&c.mechanism, MECHANISM_MAX)),
+        Cell::new(escape(c.username.as_deref().unwrap_or("-"))),
+        Cell::new(escape(secret_of(c).1.unwrap_or("-"))),
+        colored(result, color, opts),
+        right(g.count),
+        right(frames_of(g)),
+    ]
+}
+
+/// A credential as a card: the table's fields, the secret named by what it is and last.
+fn credential_card(g: &CredentialGroup) -> Card {
+    let c = &g.first;
+    let (result, color) = result_of(c.success);
+    let (key, secret) = secret_of(c);
+    let mut card = Card::default()
+        .title(sessions_of(g), None)
+        .title(cell(&c.mechanism, MECHANISM_MAX), None)
+        .title(result, Some(color));
+    if g.count > 1 {
+        card = card.title(plural(g.count, "attempt", "attempts"), None);
+    }
+    card.field("server", c.server.to_string())
+        .field("username", escape(c.username.as_deref().unwrap_or("-")))
+        .field("frame", frames_of(g))
+        .field(key, escape(secret.unwrap_or("-")))
+}
+
+/// Writes `title` and the rows that `split` leaves in the table, then a card (by
+/// `card(row index, out)`) for each other row, saying why. Without a title (a further block
+/// of the same list) only the table and the cards are written.
+pub(crate) fn write_split(
+    out: &mut String,
+    title: Option<&str>,
+    header: &[&str],
+    rows: Vec<Vec<Cell>>,
+    split: &Split,
+    opts: &TableOptions,
+    mut card: impl FnMut(usize, &mut String),
+) {
+    let width = opts.width.unwrap_or(0);
+    if split.none_in_table() {
+        if let Some(title) = title {
+            let _ = writeln!(
+                out,
+                "{title}: one card each (a table row would need {} columns, the width is {width})",
+                split.needed
+            );
+        }
+    } else {
+        let mut t = new_table(opts, header);
+        for (row, _) in rows
+            .into_iter()
+            .zip(&split.in_table)
+            .filter(|(_, &keep)| keep)
+        {
+            t.add_row(row);
+        }
+        // Each column at least as wide as its values: only headers wrap.
+        for (i, &w) in split.columns.iter().enumerate() {
+            if let Some(c) = t.column_mut(i) {
+                let w = u16::try_from(w.max(1) + 2).unwrap_or(u16::MAX);
+                c.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(w)));
+            }
+        }
+        if let Some(title) = title {
+            let _ = writeln!(out, "{title}");
+        }
+        let _ = writeln!(out, "{t}");
+        if !split.all_in_table() {
+            let _ = writeln!(
+                out,
+                "Too wide for the table at {width} columns, one card each:"
+            );
+        }
+    }
+    for (i, _) in split.in_table.iter().enumerate().filter(|(_, &t)| !t) {
+        card(i, out);
     }
 }
 
