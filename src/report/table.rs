@@ -81,6 +81,46 @@ fn without<T>(v: Vec<T>, dropped: &[usize]) -> Vec<T> {
         .collect()
 }
 
+/// The items at the `dropped` indexes.
+fn only_at<T>(v: Vec<T>, dropped: &[usize]) -> Vec<T> {
+    v.into_iter()
+        .enumerate()
+        .filter(|(i, _)| dropped.contains(i))
+        .map(|(_, x)| x)
+        .collect()
+}
+
+/// Says which columns a narrow table left out (nothing when none was).
+fn left_out(columns: &[&str], out: &mut String) {
+    match columns {
+        [] => {}
+        [one] => {
+            let _ = writeln!(
+                out,
+                "Column {one} left out below 100 columns (--width 100 shows it)"
+            );
+        }
+        [many @ .., last] => {
+            let _ = writeln!(
+                out,
+                "Columns {} and {last} left out below 100 columns (--width 100 shows them)",
+                many.join(", ")
+            );
+        }
+    }
+}
+
+/// Escapes `s`; without a width (the table then grows with its content) also cuts it to
+/// `max` characters. With a width the table wraps what is long and cuts what does not fit
+/// in a row's lines, so the width given is used.
+fn fit(s: &str, max: usize, opts: &TableOptions) -> String {
+    if opts.width.is_some() {
+        escape(s).into_owned()
+    } else {
+        cell(s, max)
+    }
+}
+
 /// A right-aligned cell (numbers).
 pub(crate) fn right(s: impl ToString) -> Cell {
     Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
@@ -504,14 +544,14 @@ impl TableSink {
                 Cell::new(session_state(s)),
             ];
             if with_capture {
-                let name = std::path::Path::new(&s.capture)
-                    .file_name()
-                    .map_or(s.capture.as_str(), |n| n.to_str().unwrap_or(&s.capture));
-                row.push(Cell::new(cell(name, 32)));
+                row.push(Cell::new(fit(capture_name(&s.capture), 32, opts)));
             }
-            add(&mut t, row, 3);
+            add(&mut t, row, 4);
         }
         let _ = writeln!(out, "Sessions\n{t}");
+        if self.several && !with_capture {
+            left_out(&["capture"], out);
+        }
         self.more(self.sessions.len(), self.sessions_total, "sessions", out);
         out.push('\n');
     }
@@ -562,17 +602,13 @@ impl TableSink {
     fn messages_table(&self, opts: &TableOptions, out: &mut String) {
         // Narrow: without the direction (the protocol tells) and the recipients.
         let dropped: &[usize] = if narrow(opts) { &[1, 3] } else { &[] };
-        let mut t = new_table(
-            opts,
-            &without(
-                vec!["id", "dir", "from", "to", "subject", "size", "attachments"],
-                dropped,
-            ),
-        );
+        let header = vec!["id", "dir", "from", "to", "subject", "size", "attachments"];
+        let mut t = new_table(opts, &without(header.clone(), dropped));
         for m in &self.messages {
-            add(&mut t, without(message_row(m), dropped), 2);
+            add(&mut t, without(message_row(m, opts), dropped), 2);
         }
         let _ = writeln!(out, "Messages\n{t}");
+        left_out(&only_at(header, dropped), out);
         self.more(self.messages.len(), self.messages_total, "messages", out);
         out.push('\n');
     }
@@ -592,8 +628,8 @@ impl TableSink {
                 &mut t,
                 vec![
                     Cell::new(id),
-                    colored(cell(&f.code, 32), color, opts),
-                    Cell::new(cell(&f.detail, 100)),
+                    colored(fit(&f.code, 32, opts), color, opts),
+                    Cell::new(fit(&f.detail, 100, opts)),
                 ],
                 2,
             );
@@ -793,6 +829,13 @@ pub(crate) fn write_split(
     }
 }
 
+/// The file name of a capture path.
+fn capture_name(path: &str) -> &str {
+    std::path::Path::new(path)
+        .file_name()
+        .map_or(path, |n| n.to_str().unwrap_or(path))
+}
+
 /// What happened in a session, in a few words.
 fn session_summary(s: &Session, mechanisms: &str) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -877,7 +920,7 @@ fn session_state(s: &Session) -> String {
     state
 }
 
-fn message_row(m: &Message) -> Vec<Cell> {
+fn message_row(m: &Message, opts: &TableOptions) -> Vec<Cell> {
     let from = m
         .mail_from
         .as_deref()
@@ -905,16 +948,16 @@ fn message_row(m: &Message) -> Vec<Cell> {
         let names: Vec<String> = m
             .attachments
             .iter()
-            .map(|a| cell(a.filename.as_deref().unwrap_or("(unnamed)"), 24))
+            .map(|a| fit(a.filename.as_deref().unwrap_or("(unnamed)"), 24, opts))
             .collect();
-        cell(&names.join(", "), 32)
+        fit(&names.join(", "), 32, opts)
     };
     vec![
         Cell::new(&m.id),
         Cell::new(dir),
-        Cell::new(cell(from, 28)),
-        Cell::new(cell(if to.is_empty() { "-" } else { &to }, 28)),
-        Cell::new(cell(m.headers.subject.as_deref().unwrap_or("-"), 36)),
+        Cell::new(fit(from, 28, opts)),
+        Cell::new(fit(if to.is_empty() { "-" } else { &to }, 28, opts)),
+        Cell::new(fit(m.headers.subject.as_deref().unwrap_or("-"), 36, opts)),
         right(size),
         Cell::new(atts),
     ]
