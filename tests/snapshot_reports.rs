@@ -234,3 +234,35 @@ fn every_secret_and_username_is_whole_on_one_line() {
         }
     }
 }
+
+/// The messages' `From:` and `To:` columns are the headers for every protocol; an SMTP
+/// envelope that says something else is shown under them.
+#[test]
+fn messages_show_the_envelope_under_the_headers_when_it_differs() {
+    let opts = TableOptions {
+        width: Some(200),
+        color: false,
+    };
+    let mut r = report(&["smtp-auth-login.pcap"]);
+    let same = table::render(&r, &opts);
+    assert!(same.contains("┆ Ana <ana@sample.test> ┆ Ben <ben@sample.test> ┆"));
+    assert!(!same.contains("MAIL\u{a0}FROM") && !same.contains("RCPT\u{a0}TO"));
+    let m = &mut r.messages[0];
+    m.mail_from = Some(String::new());
+    m.rcpt_to = Some(vec!["BEN@sample.test".into(), "hidden@sample.test".into()]);
+    let text = table::render(&r, &opts);
+    assert!(text.contains("MAIL\u{a0}FROM:<>"), "{text}");
+    assert!(
+        text.contains("RCPT\u{a0}TO:<BEN@sample.test>, <hidden@sample.test>"),
+        "{text}"
+    );
+    // The same addresses in another case and form are the same envelope.
+    let m = &mut r.messages[0];
+    m.mail_from = Some("ANA@sample.test".into());
+    m.rcpt_to = Some(vec!["Ben@Sample.Test".into()]);
+    let text = table::render(&r, &opts);
+    assert!(
+        !text.contains("MAIL\u{a0}FROM") && !text.contains("RCPT\u{a0}TO"),
+        "{text}"
+    );
+}

@@ -9,7 +9,7 @@
 //! caller; the only escape sequences a card writes are its own colours.
 
 use crate::report::table::TableOptions;
-use comfy_table::{Cell, Color};
+use comfy_table::{Cell, Color, Table};
 use std::fmt::Write as _;
 use unicode_width::UnicodeWidthStr;
 
@@ -31,8 +31,20 @@ fn cell_width(c: &Cell) -> usize {
 /// Columns a table takes with every cell on one line, from its columns' content widths:
 /// one space of padding on either side of each, and a border character left, right and
 /// between columns (the report's condensed preset).
-fn table_width(columns: &[usize]) -> usize {
+pub(crate) fn table_width(columns: &[usize]) -> usize {
     columns.iter().map(|&w| w.max(1) + 2).sum::<usize>() + columns.len() + 1
+}
+
+/// True when `t` is wider than `opts.width` with every cell on one line (comfy-table then
+/// wraps some).
+pub(crate) fn overflows(t: &Table, opts: &TableOptions) -> bool {
+    let columns: Vec<usize> = t
+        .column_max_content_widths()
+        .iter()
+        .map(|&w| usize::from(w))
+        .collect();
+    opts.width
+        .is_some_and(|w| table_width(&columns) > usize::from(w))
 }
 
 /// Where the rows of a table go when no cell may be wrapped nor cut.
@@ -193,7 +205,6 @@ impl Card {
 mod tests {
     use super::*;
     use comfy_table::presets::UTF8_FULL_CONDENSED;
-    use comfy_table::Table;
 
     fn opts(width: Option<u16>, color: bool) -> TableOptions {
         TableOptions { width, color }

@@ -8,7 +8,7 @@
 use crate::model::{
     CaptureInfo, Credential, Finding, Message, Protocol, ProtocolDetail, Report, Session, Tls, Ts,
 };
-use crate::report::cards::{split, Card, Split};
+use crate::report::cards::{overflows, split, width_of, Card, Split};
 use crate::sink::{CaptureFailure, SessionRecord, Sink};
 use crate::text::{cell, escape};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -602,10 +602,31 @@ impl TableSink {
     fn messages_table(&self, opts: &TableOptions, out: &mut String) {
         // Narrow: without the direction (the protocol tells) and the recipients.
         let dropped: &[usize] = if narrow(opts) { &[1, 3] } else { &[] };
-        let header = vec!["id", "dir", "from", "to", "subject", "size", "attachments"];
+        let header = vec![
+            "id",
+            "dir",
+            "From:",
+            "To:",
+            "subject",
+            "size",
+            "attachments",
+        ];
         let mut t = new_table(opts, &without(header.clone(), dropped));
+        let (mut from_width, mut to_width) = (0, 0);
         for m in &self.messages {
-            add(&mut t, without(message_row(m, opts), dropped), 2);
+            let row = message_row(m, opts);
+            from_width = from_width.max(row.from_width);
+            to_width = to_width.max(row.to_width);
+            add(&mut t, without(row.cells, dropped), 4);
+        }
+        // Addresses are not worth wrapping (up to a point), when something must wrap.
+        if overflows(&t, opts) {
+            if dropped.is_empty() {
+                keep_width(&mut t, 2, from_width.min(32));
+                keep_width(&mut t, 3, to_width.min(32));
+            } else {
+                keep_width(&mut t, 1, from_width.min(32));
+            }
         }
         let _ = writeln!(out, "Messages\n{t}");
         left_out(&only_at(header, dropped), out);
@@ -806,8 +827,15 @@ pub(crate) fn write_split(
         {
             t.add_row(row);
         }
-        // Each column at least as wide as its values: only headers wrap.
-        for (i, &w) in split.columns.iter().enumerate() {
+        // When the headers do not fit whole: each column at least as wide as its values, so
+        // that only headers wrap (comfy-table fixes a column at its lower boundary when the
+        // space is short, so the boundaries are only set then).
+        let bounds = if overflows(&t, opts) {
+            &split.columns[..]
+        } else {
+            &[]
+        };
+        for (i, &w) in bounds.iter().enumerate() {
             if let Some(c) = t.column_mut(i) {
                 let w = u16::try_from(w.max(1) + 2).unwrap_or(u16::MAX);
                 c.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(w)));
@@ -920,17 +948,62 @@ fn session_state(s: &Session) -> String {
     state
 }
 
-fn message_row(m: &Message, opts: &TableOptions) -> Vec<Cell> {
-    let from = m
-        .mail_from
-        .as_deref()
-        .or(m.headers.from.as_deref())
-        .unwrap_or("-");
-    let from = if from.is_empty() { "<>" } else { from };
-    let to = match &m.rcpt_to {
-        Some(r) => r.join(", "),
-        None => m.headers.to.join(", "),
+/// The address of a mailbox (`Name <addr>` or `addr`), lower-cased, to compare the
+/// envelope with the headers.
+fn address(mailbox: &str) -> String {
+    let m = mailbox.trim();
+    let addr = match (m.rfind('<'), m.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &m[a + 1..b],
+        _ => m,
     };
+    addr.trim().to_lowercase()
+}
+
+/// The `From:` column: the header From (what the message says, for every protocol), and
+/// under it the SMTP envelope sender (`MAIL FROM:<…>`) when that is another address.
+fn from_cell(m: &Message, opts: &TableOptions) -> String {
+    let header = m.headers.from.as_deref();
+    let mut text = fit(header.unwrap_or("-"), 40, opts);
+    if let Some(env) = &m.mail_from {
+        if header.map(address) != Some(address(env)) {
+            // A no-break space: the label stays on one line.
+            let _ = write!(text, "\nMAIL\u{a0}FROM:<{}>", fit(env, 40, opts));
+        }
+    }
+    text
+}
+
+/// The `To:` column: the header To, and under it the SMTP envelope recipients (`RCPT
+/// TO:<…>`) when they are not the addresses of To and Cc (Bcc, a list, a forward).
+fn to_cell(m: &Message, opts: &TableOptions) -> String {
+    let header = m.headers.to.join(", ");
+    let mut text = fit(if header.is_empty() { "-" } else { &header }, 40, opts);
+    if let Some(rcpt) = &m.rcpt_to {
+        let named: std::collections::BTreeSet<String> = m
+            .headers
+            .to
+            .iter()
+            .chain(&m.headers.cc)
+            .map(|a| address(a))
+            .collect();
+        let envelope: std::collections::BTreeSet<String> =
+            rcpt.iter().map(|a| address(a)).collect();
+        if named != envelope {
+            let list: Vec<String> = rcpt.iter().map(|r| format!("<{r}>")).collect();
+            let _ = write!(text, "\nRCPT\u{a0}TO:{}", fit(&list.join(", "), 40, opts));
+        }
+    }
+    text
+}
+
+/// A row of the messages table, and the widest lines of its sender and recipients.
+struct MessageRow {
+    cells: Vec<Cell>,
+    from_width: usize,
+    to_width: usize,
+}
+
+fn message_row(m: &Message, opts: &TableOptions) -> MessageRow {
     let dir = match (m.direction, m.partial) {
         (_, true) if m.imap_section.is_some() => "partial",
         (_, true) => "TOP",
@@ -952,15 +1025,37 @@ fn message_row(m: &Message, opts: &TableOptions) -> Vec<Cell> {
             .collect();
         fit(&names.join(", "), 32, opts)
     };
-    vec![
+    let widest = |s: &str| s.lines().map(width_of).max().unwrap_or(0);
+    let (from, to) = (from_cell(m, opts), to_cell(m, opts));
+    // The recipients may wrap between addresses, not inside one nor inside the envelope.
+    let to_width = to
+        .lines()
+        .flat_map(|l| {
+            if l.starts_with("RCPT") {
+                vec![width_of(l)]
+            } else {
+                l.split_inclusive(", ")
+                    .map(|a| width_of(a.trim_end()))
+                    .collect()
+            }
+        })
+        .max()
+        .unwrap_or(0);
+    let from_width = widest(&from);
+    let cells = vec![
         Cell::new(&m.id),
         Cell::new(dir),
-        Cell::new(fit(from, 28, opts)),
-        Cell::new(fit(if to.is_empty() { "-" } else { &to }, 28, opts)),
+        Cell::new(from),
+        Cell::new(to),
         Cell::new(fit(m.headers.subject.as_deref().unwrap_or("-"), 36, opts)),
         right(size),
         Cell::new(atts),
-    ]
+    ];
+    MessageRow {
+        cells,
+        from_width,
+        to_width,
+    }
 }
 
 /// Renders a whole report (every row): the convenience for a report collected in memory.
