@@ -266,3 +266,14 @@ fn messages_show_the_envelope_under_the_headers_when_it_differs() {
         "{text}"
     );
 }
+
+/// No credential: a line says so at every width (not an empty table, nor empty cards).
+#[test]
+fn creds_without_credentials_says_none() {
+    let r = report(&["tls-pop3s-995-tls13.pcap"]);
+    assert!(r.credentials.is_empty());
+    for width in [None, Some(80), Some(200)] {
+        let text = creds_of_report(&r, width);
+        assert!(text.contains("\nCredentials (distinct): none\n"), "{text}");
+    }
+}

@@ -1,6 +1,6 @@
 //! The stacked layout of credentials: one card per credential, one field per line ("key:
-//! value"), used instead of the credentials table when that table would not fit the width
-//! with every value in full.
+//! value"), for the credentials that a table could not show within the width with every
+//! value in full.
 //!
 //! A secret or a user name is never split over lines nor cut: a value that does not fit
 //! after its key gets a line of its own, starting in the first column, so that nothing but

@@ -810,7 +810,11 @@ pub(crate) fn write_split(
     mut card: impl FnMut(usize, &mut String),
 ) {
     let width = opts.width.unwrap_or(0);
-    if split.none_in_table() {
+    if rows.is_empty() {
+        if let Some(title) = title {
+            let _ = writeln!(out, "{title}: none");
+        }
+    } else if split.none_in_table() {
         if let Some(title) = title {
             let _ = writeln!(
                 out,
