@@ -25,7 +25,8 @@ pub(crate) struct Display {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
     pub(crate) color: ColorChoice,
     /// Table width in columns [default: the terminal's width; when standard output is not a
-    /// terminal, $COLUMNS if set, else unbounded].
+    /// terminal, $COLUMNS if set, else unbounded]. A user name or secret is never cut: a
+    /// credential too wide for the table is shown as a card.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..), global = true)]
     pub(crate) width: Option<u16>,
 }

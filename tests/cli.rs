@@ -225,11 +225,12 @@ fn completions_and_man_page_come_from_the_clap_definition() {
 #[test]
 fn color_and_width_options_shape_the_piped_table() {
     let f = sample("smtp-auth-fail-then-ok.pcap");
-    // The widest table line (the overview's free text is not fitted to the width).
+    // The widest line of a table or of a card's title rule (the overview's free text is not
+    // fitted to the width).
     let widest = |out: &Output| {
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .filter(|l| l.starts_with(['┌', '│', '╞', '└']))
+            .filter(|l| l.starts_with(['┌', '│', '╞', '└', '─']))
             .map(|l| l.chars().count())
             .max()
             .unwrap()
@@ -247,6 +248,12 @@ fn color_and_width_options_shape_the_piped_table() {
     assert!(widest(&plain) > 100, "unbounded when piped");
     let coloured = run(&["analyze", "--color", "always", &f], None);
     assert!(coloured.stdout.contains(&0x1b), "--color always is ignored");
+    // creds is coloured like analyze, in its table and in its cards.
+    assert!(!run(&["creds", &f], None).stdout.contains(&0x1b));
+    for width in ["200", "80"] {
+        let creds = run(&["creds", "--color", "always", "--width", width, &f], None);
+        assert!(creds.stdout.contains(&0x1b), "creds --width {width}");
+    }
     let narrow = run(&["analyze", "--width", "80", &f], None);
     assert!(
         widest(&narrow) <= 80,

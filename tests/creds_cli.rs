@@ -12,9 +12,12 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::process::{Command, Output};
 
+/// Runs pcapmail with standard output piped and no COLUMNS: tables are not fitted to a
+/// width, so every credential is a row.
 fn pcapmail(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pcapmail"))
         .args(args)
+        .env_remove("COLUMNS")
         .output()
         .unwrap()
 }

@@ -4,6 +4,7 @@
 
 use pcapmail::analysis::{analyze, Config};
 use pcapmail::model::{DialogueEntry, DialogueEvent, Finding, ProtocolDetail, Report, Side};
+use pcapmail::report::creds::{CredsFormat, CredsSink};
 use pcapmail::report::table::{self, TableOptions};
 use pcapmail::report::transcript::{self, TranscriptOptions};
 use std::path::Path;
@@ -75,22 +76,34 @@ fn assert_clean(text: &str, what: &str) {
     }
 }
 
+/// The `creds` table of a report.
+fn creds_table(r: &Report, opts: TableOptions) -> String {
+    let mut sink = CredsSink::new(Vec::new(), CredsFormat::Table, false, opts).unwrap();
+    table::feed(&mut sink, r);
+    String::from_utf8(sink.finish().unwrap()).unwrap()
+}
+
 #[test]
 fn tables_escape_every_capture_string() {
     let r = hostile_report();
-    for width in [None, Some(80), Some(200)] {
-        let text = table::render(
-            &r,
-            &TableOptions {
-                width,
-                color: false,
-            },
-        );
+    for width in [None, Some(80), Some(120), Some(200)] {
+        let opts = TableOptions {
+            width,
+            color: false,
+        };
+        let text = table::render(&r, &opts);
         assert_clean(&text, "table");
         // Wide enough cells show the escaped form in full (the narrow ones cut it with …).
         if width == Some(200) {
             assert!(text.contains("\\x1b[31mred"), "{text}");
         }
+        // User names and passwords are whole at every width (in a table or in cards).
+        assert!(text.lines().any(|l| l.contains(SHOWN)), "{text}");
+        let creds = creds_table(&r, opts);
+        assert_clean(&creds, "creds");
+        assert!(creds.lines().any(|l| l.contains(SHOWN)), "{creds}");
+        let coloured = creds_table(&r, TableOptions { width, color: true });
+        assert!(!coloured.contains("\x1b[31mred") && !coloured.contains('\x07'));
     }
     // Colour adds the report's own escape sequences, and only those: the capture's are
     // still escaped.

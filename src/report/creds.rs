@@ -1,15 +1,21 @@
 //! The credential audit view (`pcapmail creds`): every credential with its session
 //! context, a summary line an auditor can paste, the findings per server, and the lines
-//! hashcat accepts. Renders as a table, a JSON document, JSON lines or CSV.
+//! hashcat accepts. Renders as a table, a JSON document, JSON lines or CSV. In the table a
+//! user name or a secret is never cut nor split over lines: a credential whose row does not
+//! fit the width whole is a card (`report::cards`).
 
 use crate::model::CaptureInfo;
 use crate::model::{Credential, Endpoint, Protocol, Report, Tls, Tool};
+use crate::report::cards::{split, Card};
 use crate::report::json::write_record;
 use crate::report::json::Spool;
-use crate::report::table::{new_table, right, CredentialGroup, CredentialGroups, TableOptions};
+use crate::report::table::{
+    colored, result_of, right, secret_of, write_split, CredentialGroup, CredentialGroups,
+    TableOptions, MECHANISM_MAX,
+};
 use crate::sink::{SessionRecord, Sink};
-use crate::text::cell;
-use comfy_table::Cell;
+use crate::text::{cell, escape};
+use comfy_table::{Cell, CellAlignment, Color};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -349,6 +355,8 @@ pub struct CredsSink<W: Write> {
     server_index: HashMap<(Endpoint, Protocol), usize>,
     spool: Option<Spool>,
     block: Vec<(Credential, Option<Tls>)>,
+    /// A block of `--all` was written (the next ones have no title).
+    block_written: bool,
     started: bool,
 }
 
@@ -372,6 +380,7 @@ impl<W: Write> CredsSink<W> {
                 None
             },
             block: Vec::new(),
+            block_written: false,
             started: false,
         })
     }
@@ -442,8 +451,12 @@ impl<W: Write> CredsSink<W> {
             })
             .collect();
         let refs: Vec<&CredentialGroup> = rows.iter().map(|(g, _)| g).collect();
-        let t = credentials_table(&refs, &self.opts, false);
-        writeln!(self.out, "{t}")
+        // The first block has the title; the others go on the same list.
+        let title = (!self.block_written).then_some("Credentials (every attempt)");
+        self.block_written = true;
+        let text = credentials_table(&refs, &self.opts, false, title);
+        self.out.write_all(text.as_bytes())?;
+        writeln!(self.out)
     }
 
     /// Writes what is left: the distinct credentials, the summary and the servers.
@@ -520,9 +533,13 @@ impl<W: Write> CredsSink<W> {
                     // Nothing was written yet: the summary line leads, as an auditor reads.
                     let _ = writeln!(text, "{}", summary.text);
                     let _ = writeln!(text);
-                    let _ = writeln!(text, "Credentials (distinct)");
                     let refs: Vec<&CredentialGroup> = groups.groups.iter().collect();
-                    let _ = writeln!(text, "{}", credentials_table(&refs, &self.opts, true));
+                    text.push_str(&credentials_table(
+                        &refs,
+                        &self.opts,
+                        true,
+                        Some("Credentials (distinct)"),
+                    ));
                     if groups.ungrouped > 0 {
                         let _ = writeln!(
                             text,
@@ -533,8 +550,7 @@ impl<W: Write> CredsSink<W> {
                     }
                     let _ = writeln!(text);
                 }
-                let _ = writeln!(text, "Findings per server (sessions)");
-                let _ = writeln!(text, "{}", servers_table(&self.servers, &self.opts));
+                text.push_str(&servers_table(&self.servers, &self.opts));
                 self.out.write_all(text.as_bytes())?;
             }
         }
@@ -642,8 +658,41 @@ impl<W: Write> Sink for CredsSink<W> {
     }
 }
 
-/// The credentials table: one row per distinct credential (with its count) or attempt.
-fn credentials_table(rows: &[&CredentialGroup], opts: &TableOptions, counts: bool) -> String {
+/// "s1", or "s1 … s4" for a credential seen in several sessions.
+fn sessions_of(g: &CredentialGroup) -> String {
+    if g.count > 1 {
+        format!("{} … {}", g.first.session, g.last_session)
+    } else {
+        g.first.session.clone()
+    }
+}
+
+/// "2026-11-25 13:09:55" (UTC).
+fn time_of(c: &Credential) -> String {
+    let time = c.time.rfc3339();
+    time.get(..19).unwrap_or(&time).replacen('T', " ", 1)
+}
+
+/// Whether the credential itself crossed encrypted, and its colour.
+fn encrypted_of(g: &CredentialGroup) -> (&'static str, Option<Color>) {
+    if g.first.encrypted {
+        ("yes", Some(Color::Green))
+    } else if g.tls == Some(Tls::Starttls) {
+        ("no (STARTTLS later)", Some(Color::Yellow))
+    } else {
+        ("no", None)
+    }
+}
+
+/// The credentials: a table of the rows that fit the width with every value whole (one row
+/// per distinct credential with its count, or per attempt), and one card for each other
+/// credential. A secret or a user name is never cut nor split over lines.
+fn credentials_table(
+    rows: &[&CredentialGroup],
+    opts: &TableOptions,
+    counts: bool,
+    title: Option<&str>,
+) -> String {
     let mut header = vec![
         "time",
         "proto",
@@ -659,89 +708,140 @@ fn credentials_table(rows: &[&CredentialGroup], opts: &TableOptions, counts: boo
     if counts {
         header.push("count");
     }
-    let mut t = new_table(opts, &header);
-    for g in rows {
-        let c = &g.first;
-        let secret = match (&c.password, &c.token, &c.hash) {
-            (Some(p), _, _) => cell(p, 80),
-            (None, Some(t), _) => format!("token {}", cell(t, 80)),
-            (None, None, Some(h)) => cell(h, 200),
-            _ => "-".to_string(),
-        };
-        let success = match c.success {
-            Some(true) => "accepted",
-            Some(false) => "rejected",
-            None => "?",
-        };
-        let encrypted = if c.encrypted {
-            "yes".to_string()
-        } else {
-            match g.tls {
-                Some(Tls::Starttls) => "no (STARTTLS later)".to_string(),
-                _ => "no".to_string(),
+    let cells: Vec<Vec<Cell>> = rows
+        .iter()
+        .map(|g| {
+            let c = &g.first;
+            let secret = match secret_of(c) {
+                ("token", Some(t)) => format!("token {}", escape(t)),
+                (_, Some(s)) => escape(s).into_owned(),
+                (_, None) => "-".to_string(),
+            };
+            let (success, color) = match c.success {
+                None => ("?", Color::Yellow),
+                s => result_of(s),
+            };
+            let (encrypted, enc_color) = encrypted_of(g);
+            let mut row = vec![
+                Cell::new(time_of(c)),
+                Cell::new(c.protocol.name()),
+                Cell::new(c.server.to_string()),
+                Cell::new(c.client.to_string()),
+                Cell::new(cell(&c.mechanism, MECHANISM_MAX)),
+                Cell::new(escape(c.username.as_deref().unwrap_or("-"))),
+                Cell::new(secret),
+                colored(success, color, opts),
+                match enc_color {
+                    Some(col) => colored(encrypted, col, opts),
+                    None => Cell::new(encrypted),
+                },
+                Cell::new(sessions_of(g)),
+            ];
+            if counts {
+                row.push(right(g.count));
             }
-        };
-        let time = c.time.rfc3339();
-        let session = if g.count > 1 {
-            format!("{} … {}", c.session, g.last_session)
-        } else {
-            c.session.clone()
-        };
-        let mut row = vec![
-            Cell::new(time.get(..19).unwrap_or(&time).replacen('T', " ", 1)),
-            Cell::new(c.protocol.name()),
-            Cell::new(c.server.to_string()),
-            Cell::new(c.client.to_string()),
-            Cell::new(cell(&c.mechanism, 20)),
-            Cell::new(cell(c.username.as_deref().unwrap_or("-"), 60)),
-            Cell::new(secret),
-            Cell::new(success),
-            Cell::new(encrypted),
-            Cell::new(cell(&session, 40)),
-        ];
-        if counts {
-            row.push(right(g.count));
+            row
+        })
+        .collect();
+    let split = split(&header, &cells, opts);
+    let mut out = String::new();
+    write_split(&mut out, title, &header, cells, &split, opts, |i, out| {
+        let g = rows[i];
+        let c = &g.first;
+        let (result, color) = result_of(c.success);
+        let (key, secret) = secret_of(c);
+        let mut card = Card::default()
+            .title(sessions_of(g), None)
+            .title(c.protocol.name(), None)
+            .title(cell(&c.mechanism, MECHANISM_MAX), None)
+            .title(result, Some(color));
+        if g.count > 1 {
+            card = card.title(format!("{} attempts", g.count), None);
         }
-        t.add_row(row);
-    }
-    t.to_string()
+        card.field("time", time_of(c))
+            .field("server", c.server.to_string())
+            .field("client", c.client.to_string())
+            .field("encrypted", encrypted_of(g).0)
+            .field("username", escape(c.username.as_deref().unwrap_or("-")))
+            .field(key, escape(secret.unwrap_or("-")))
+            .write(out, opts);
+    });
+    out
 }
 
+/// The findings per server: a table when it fits the width, else one card per server.
 fn servers_table(servers: &[ServerFindings], opts: &TableOptions) -> String {
-    let mut t = new_table(
-        opts,
-        &[
-            "server",
-            "proto",
-            "sessions",
-            "TLS",
-            "credentials (accepted)",
-            "clear-text AUTH",
-            "STARTTLS offered, not used",
-            "other findings",
-        ],
-    );
-    for s in servers {
+    const HEADER: [&str; 8] = [
+        "server",
+        "proto",
+        "sessions",
+        "TLS",
+        "credentials (accepted)",
+        "clear-text AUTH",
+        "STARTTLS offered, not used",
+        "other findings",
+    ];
+    // A count of sessions with a finding is coloured like the finding in `analyze`.
+    let count = |n: u64, color: Color| {
+        if n > 0 {
+            colored(n, color, opts).set_alignment(CellAlignment::Right)
+        } else {
+            right(n)
+        }
+    };
+    let other = |s: &ServerFindings| {
         let other: Vec<String> = s
             .findings
             .iter()
             .filter(|(k, _)| k.as_str() != CLEARTEXT_AUTH && k.as_str() != STARTTLS_NOT_USED)
             .map(|(k, v)| format!("{} {v}", cell(k, 40)))
             .collect();
-        t.add_row(vec![
-            Cell::new(s.server.to_string()),
-            Cell::new(s.protocol.name()),
-            right(s.sessions),
-            right(s.tls_sessions),
-            right(format!("{} ({})", s.credentials, s.accepted)),
-            right(s.count(CLEARTEXT_AUTH)),
-            right(s.count(STARTTLS_NOT_USED)),
-            Cell::new(if other.is_empty() {
-                "-".to_string()
-            } else {
-                other.join(", ")
-            }),
-        ]);
-    }
-    t.to_string()
+        if other.is_empty() {
+            "-".to_string()
+        } else {
+            other.join(", ")
+        }
+    };
+    let rows: Vec<Vec<Cell>> = servers
+        .iter()
+        .map(|s| {
+            vec![
+                Cell::new(s.server.to_string()),
+                Cell::new(s.protocol.name()),
+                right(s.sessions),
+                right(s.tls_sessions),
+                right(format!("{} ({})", s.credentials, s.accepted)),
+                count(s.count(CLEARTEXT_AUTH), Color::Red),
+                count(s.count(STARTTLS_NOT_USED), Color::Yellow),
+                Cell::new(other(s)),
+            ]
+        })
+        .collect();
+    let split = split(&HEADER, &rows, opts);
+    let mut out = String::new();
+    write_split(
+        &mut out,
+        Some("Findings per server (sessions)"),
+        &HEADER,
+        rows,
+        &split,
+        opts,
+        |i, out| {
+            let s = &servers[i];
+            Card::default()
+                .title(s.server.to_string(), None)
+                .title(s.protocol.name(), None)
+                .field("sessions", s.sessions.to_string())
+                .field("TLS", s.tls_sessions.to_string())
+                .field(
+                    "credentials",
+                    format!("{} ({} accepted)", s.credentials, s.accepted),
+                )
+                .field("clear-text AUTH", s.count(CLEARTEXT_AUTH).to_string())
+                .field("STARTTLS not used", s.count(STARTTLS_NOT_USED).to_string())
+                .field("other findings", other(s))
+                .write(out, opts);
+        },
+    );
+    out
 }

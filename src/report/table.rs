@@ -1,11 +1,14 @@
 //! The terminal report, read top to bottom: an overview (captures, time span, sessions by
 //! protocol, warnings), then sessions, credentials, messages and findings as tables that
-//! fit the width. Long values are cut visibly (`…`); the JSON document has them whole.
-//! Every string that comes from a capture goes through `text::escape` / `text::cell`.
+//! fit the width. A user name or a secret is never cut nor split over lines: the
+//! credentials whose row does not fit whole are cards (`report::cards`). Other long values
+//! wrap and are cut visibly (`…`); the JSON document has them whole. Every string that
+//! comes from a capture goes through `text::escape` / `text::cell`.
 
 use crate::model::{
     CaptureInfo, Credential, Finding, Message, Protocol, ProtocolDetail, Report, Session, Tls, Ts,
 };
+use crate::report::cards::{overflows, split, width_of, Card, Split};
 use crate::sink::{CaptureFailure, SessionRecord, Sink};
 use crate::text::{cell, escape};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -78,17 +81,80 @@ fn without<T>(v: Vec<T>, dropped: &[usize]) -> Vec<T> {
         .collect()
 }
 
+/// The items at the `dropped` indexes.
+fn only_at<T>(v: Vec<T>, dropped: &[usize]) -> Vec<T> {
+    v.into_iter()
+        .enumerate()
+        .filter(|(i, _)| dropped.contains(i))
+        .map(|(_, x)| x)
+        .collect()
+}
+
+/// Says which columns a narrow table left out (nothing when none was).
+fn left_out(columns: &[&str], out: &mut String) {
+    match columns {
+        [] => {}
+        [one] => {
+            let _ = writeln!(
+                out,
+                "Column {one} left out below 100 columns (--width 100 shows it)"
+            );
+        }
+        [many @ .., last] => {
+            let _ = writeln!(
+                out,
+                "Columns {} and {last} left out below 100 columns (--width 100 shows them)",
+                many.join(", ")
+            );
+        }
+    }
+}
+
+/// Escapes `s`; without a width (the table then grows with its content) also cuts it to
+/// `max` characters. With a width the table wraps what is long and cuts what does not fit
+/// in a row's lines, so the width given is used.
+fn fit(s: &str, max: usize, opts: &TableOptions) -> String {
+    if opts.width.is_some() {
+        escape(s).into_owned()
+    } else {
+        cell(s, max)
+    }
+}
+
 /// A right-aligned cell (numbers).
 pub(crate) fn right(s: impl ToString) -> Cell {
     Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
 }
 
-fn colored(s: impl ToString, color: Color, opts: &TableOptions) -> Cell {
+pub(crate) fn colored(s: impl ToString, color: Color, opts: &TableOptions) -> Cell {
     let c = Cell::new(s.to_string());
     if opts.color {
         c.fg(color)
     } else {
         c
+    }
+}
+
+/// SASL mechanism names have at most 20 characters (RFC 4422); longer ones are cut.
+pub(crate) const MECHANISM_MAX: usize = 20;
+
+/// The secret of a credential and what it is: `password`, `token`, `hash`, or `secret`
+/// with none.
+pub(crate) fn secret_of(c: &Credential) -> (&'static str, Option<&str>) {
+    match (&c.password, &c.token, &c.hash) {
+        (Some(p), _, _) => ("password", Some(p)),
+        (None, Some(t), _) => ("token", Some(t)),
+        (None, None, Some(h)) => ("hash", Some(h)),
+        _ => ("secret", None),
+    }
+}
+
+/// The server's verdict on a credential, and its colour.
+pub(crate) fn result_of(success: Option<bool>) -> (&'static str, Color) {
+    match success {
+        Some(true) => ("accepted", Color::Green),
+        Some(false) => ("rejected", Color::Red),
+        None => ("no reply", Color::Yellow),
     }
 }
 
@@ -478,85 +544,49 @@ impl TableSink {
                 Cell::new(session_state(s)),
             ];
             if with_capture {
-                let name = std::path::Path::new(&s.capture)
-                    .file_name()
-                    .map_or(s.capture.as_str(), |n| n.to_str().unwrap_or(&s.capture));
-                row.push(Cell::new(cell(name, 32)));
+                row.push(Cell::new(fit(capture_name(&s.capture), 32, opts)));
             }
-            add(&mut t, row, 3);
+            add(&mut t, row, 4);
         }
         let _ = writeln!(out, "Sessions\n{t}");
+        if self.several && !with_capture {
+            left_out(&["capture"], out);
+        }
         self.more(self.sessions.len(), self.sessions_total, "sessions", out);
         out.push('\n');
     }
 
+    /// The credentials: a table of the rows that fit the width with every value whole, and
+    /// one card for each other credential (a secret or a user name is never cut nor split
+    /// over lines).
     fn credentials_table(&self, opts: &TableOptions, out: &mut String) {
-        // Narrow: without the server (the session table has it).
-        let dropped: &[usize] = if narrow(opts) { &[1] } else { &[] };
-        let mut t = new_table(
-            opts,
-            &without(
-                vec![
-                    "session",
-                    "server",
-                    "mechanism",
-                    "username",
-                    "secret",
-                    "result",
-                    "count",
-                    "frame",
-                ],
-                dropped,
-            ),
-        );
         let shown: Vec<&CredentialGroup> = self
             .credentials
             .groups
             .iter()
             .take(self.limit.unwrap_or(usize::MAX))
             .collect();
-        if dropped.is_empty() {
-            let server_width = shown
-                .iter()
-                .map(|g| g.first.server.to_string().len())
-                .max()
-                .unwrap_or(0);
-            keep_width(&mut t, 1, server_width);
-        }
-        for g in &shown {
-            let c = &g.first;
-            let secret = c
-                .password
-                .as_deref()
-                .or(c.token.as_deref())
-                .or(c.hash.as_deref())
-                .unwrap_or("-");
-            let result = match c.success {
-                Some(true) => colored("accepted", Color::Green, opts),
-                Some(false) => colored("rejected", Color::Red, opts),
-                None => colored("no reply", Color::Yellow, opts),
-            };
-            let (session, frame) = if g.count == 1 {
-                (c.session.clone(), c.frame.to_string())
-            } else {
-                (
-                    format!("{} … {}", c.session, g.last_session),
-                    format!("{} … {}", c.frame, g.last_frame),
-                )
-            };
-            let row = vec![
-                Cell::new(session),
-                Cell::new(c.server.to_string()),
-                Cell::new(cell(&c.mechanism, 16)),
-                Cell::new(cell(c.username.as_deref().unwrap_or("-"), 48)),
-                Cell::new(cell(secret, 40)),
-                result,
-                right(g.count),
-                right(frame),
-            ];
-            add(&mut t, without(row, dropped), 2);
-        }
-        let _ = writeln!(out, "Credentials\n{t}");
+        const HEADER: [&str; 8] = [
+            "session",
+            "server",
+            "mechanism",
+            "username",
+            "secret",
+            "result",
+            "count",
+            "frame",
+        ];
+        let rows: Vec<Vec<Cell>> = shown.iter().map(|g| credential_row(g, opts)).collect();
+        let split = split(&HEADER, &rows, opts);
+        write_split(
+            out,
+            Some("Credentials"),
+            &HEADER,
+            rows,
+            &split,
+            opts,
+            |i, out| credential_card(shown[i]).write(out, opts),
+        );
         let groups = self.credentials.groups.len() as u64;
         self.more(shown.len(), groups, "distinct credentials", out);
         if self.credentials.ungrouped > 0 {
@@ -572,17 +602,34 @@ impl TableSink {
     fn messages_table(&self, opts: &TableOptions, out: &mut String) {
         // Narrow: without the direction (the protocol tells) and the recipients.
         let dropped: &[usize] = if narrow(opts) { &[1, 3] } else { &[] };
-        let mut t = new_table(
-            opts,
-            &without(
-                vec!["id", "dir", "from", "to", "subject", "size", "attachments"],
-                dropped,
-            ),
-        );
+        let header = vec![
+            "id",
+            "dir",
+            "From:",
+            "To:",
+            "subject",
+            "size",
+            "attachments",
+        ];
+        let mut t = new_table(opts, &without(header.clone(), dropped));
+        let (mut from_width, mut to_width) = (0, 0);
         for m in &self.messages {
-            add(&mut t, without(message_row(m), dropped), 2);
+            let row = message_row(m, opts);
+            from_width = from_width.max(row.from_width);
+            to_width = to_width.max(row.to_width);
+            add(&mut t, without(row.cells, dropped), 4);
+        }
+        // Addresses are not worth wrapping (up to a point), when something must wrap.
+        if overflows(&t, opts) {
+            if dropped.is_empty() {
+                keep_width(&mut t, 2, from_width.min(32));
+                keep_width(&mut t, 3, to_width.min(32));
+            } else {
+                keep_width(&mut t, 1, from_width.min(32));
+            }
         }
         let _ = writeln!(out, "Messages\n{t}");
+        left_out(&only_at(header, dropped), out);
         self.more(self.messages.len(), self.messages_total, "messages", out);
         out.push('\n');
     }
@@ -602,8 +649,8 @@ impl TableSink {
                 &mut t,
                 vec![
                     Cell::new(id),
-                    colored(cell(&f.code, 32), color, opts),
-                    Cell::new(cell(&f.detail, 100)),
+                    colored(fit(&f.code, 32, opts), color, opts),
+                    Cell::new(fit(&f.detail, 100, opts)),
                 ],
                 2,
             );
@@ -698,6 +745,129 @@ impl Sink for TableSink {
     }
 }
 
+/// "s1", or "s1 … s4" for a credential seen in several sessions.
+fn sessions_of(g: &CredentialGroup) -> String {
+    if g.count == 1 {
+        g.first.session.clone()
+    } else {
+        format!("{} … {}", g.first.session, g.last_session)
+    }
+}
+
+/// "9", or "9 … 26" for a credential seen several times.
+fn frames_of(g: &CredentialGroup) -> String {
+    if g.count == 1 {
+        g.first.frame.to_string()
+    } else {
+        format!("{} … {}", g.first.frame, g.last_frame)
+    }
+}
+
+/// A row of the credentials table, every value whole.
+fn credential_row(g: &CredentialGroup, opts: &TableOptions) -> Vec<Cell> {
+    let c = &g.first;
+    let (result, color) = result_of(c.success);
+    vec![
+        Cell::new(sessions_of(g)),
+        Cell::new(c.server.to_string()),
+        Cell::new(cell(&c.mechanism, MECHANISM_MAX)),
+        Cell::new(escape(c.username.as_deref().unwrap_or("-"))),
+        Cell::new(escape(secret_of(c).1.unwrap_or("-"))),
+        colored(result, color, opts),
+        right(g.count),
+        right(frames_of(g)),
+    ]
+}
+
+/// A credential as a card: the table's fields, the secret named by what it is and last.
+fn credential_card(g: &CredentialGroup) -> Card {
+    let c = &g.first;
+    let (result, color) = result_of(c.success);
+    let (key, secret) = secret_of(c);
+    let mut card = Card::default()
+        .title(sessions_of(g), None)
+        .title(cell(&c.mechanism, MECHANISM_MAX), None)
+        .title(result, Some(color));
+    if g.count > 1 {
+        card = card.title(plural(g.count, "attempt", "attempts"), None);
+    }
+    card.field("server", c.server.to_string())
+        .field("username", escape(c.username.as_deref().unwrap_or("-")))
+        .field("frame", frames_of(g))
+        .field(key, escape(secret.unwrap_or("-")))
+}
+
+/// Writes `title` and the rows that `split` leaves in the table, then a card (by
+/// `card(row index, out)`) for each other row, saying why. Without a title (a further block
+/// of the same list) only the table and the cards are written.
+pub(crate) fn write_split(
+    out: &mut String,
+    title: Option<&str>,
+    header: &[&str],
+    rows: Vec<Vec<Cell>>,
+    split: &Split,
+    opts: &TableOptions,
+    mut card: impl FnMut(usize, &mut String),
+) {
+    let width = opts.width.unwrap_or(0);
+    if rows.is_empty() {
+        if let Some(title) = title {
+            let _ = writeln!(out, "{title}: none");
+        }
+    } else if split.none_in_table() {
+        if let Some(title) = title {
+            let _ = writeln!(
+                out,
+                "{title}: one card each (a table row would need {} columns, the width is {width})",
+                split.needed
+            );
+        }
+    } else {
+        let mut t = new_table(opts, header);
+        for (row, _) in rows
+            .into_iter()
+            .zip(&split.in_table)
+            .filter(|(_, &keep)| keep)
+        {
+            t.add_row(row);
+        }
+        // When the headers do not fit whole: each column at least as wide as its values, so
+        // that only headers wrap (comfy-table fixes a column at its lower boundary when the
+        // space is short, so the boundaries are only set then).
+        let bounds = if overflows(&t, opts) {
+            &split.columns[..]
+        } else {
+            &[]
+        };
+        for (i, &w) in bounds.iter().enumerate() {
+            if let Some(c) = t.column_mut(i) {
+                let w = u16::try_from(w.max(1) + 2).unwrap_or(u16::MAX);
+                c.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(w)));
+            }
+        }
+        if let Some(title) = title {
+            let _ = writeln!(out, "{title}");
+        }
+        let _ = writeln!(out, "{t}");
+        if !split.all_in_table() {
+            let _ = writeln!(
+                out,
+                "Too wide for the table at {width} columns, one card each:"
+            );
+        }
+    }
+    for (i, _) in split.in_table.iter().enumerate().filter(|(_, &t)| !t) {
+        card(i, out);
+    }
+}
+
+/// The file name of a capture path.
+fn capture_name(path: &str) -> &str {
+    std::path::Path::new(path)
+        .file_name()
+        .map_or(path, |n| n.to_str().unwrap_or(path))
+}
+
 /// What happened in a session, in a few words.
 fn session_summary(s: &Session, mechanisms: &str) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -782,17 +952,62 @@ fn session_state(s: &Session) -> String {
     state
 }
 
-fn message_row(m: &Message) -> Vec<Cell> {
-    let from = m
-        .mail_from
-        .as_deref()
-        .or(m.headers.from.as_deref())
-        .unwrap_or("-");
-    let from = if from.is_empty() { "<>" } else { from };
-    let to = match &m.rcpt_to {
-        Some(r) => r.join(", "),
-        None => m.headers.to.join(", "),
+/// The address of a mailbox (`Name <addr>` or `addr`), lower-cased, to compare the
+/// envelope with the headers.
+fn address(mailbox: &str) -> String {
+    let m = mailbox.trim();
+    let addr = match (m.rfind('<'), m.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &m[a + 1..b],
+        _ => m,
     };
+    addr.trim().to_lowercase()
+}
+
+/// The `From:` column: the header From (what the message says, for every protocol), and
+/// under it the SMTP envelope sender (`MAIL FROM:<…>`) when that is another address.
+fn from_cell(m: &Message, opts: &TableOptions) -> String {
+    let header = m.headers.from.as_deref();
+    let mut text = fit(header.unwrap_or("-"), 40, opts);
+    if let Some(env) = &m.mail_from {
+        if header.map(address) != Some(address(env)) {
+            // A no-break space: the label stays on one line.
+            let _ = write!(text, "\nMAIL\u{a0}FROM:<{}>", fit(env, 40, opts));
+        }
+    }
+    text
+}
+
+/// The `To:` column: the header To, and under it the SMTP envelope recipients (`RCPT
+/// TO:<…>`) when they are not the addresses of To and Cc (Bcc, a list, a forward).
+fn to_cell(m: &Message, opts: &TableOptions) -> String {
+    let header = m.headers.to.join(", ");
+    let mut text = fit(if header.is_empty() { "-" } else { &header }, 40, opts);
+    if let Some(rcpt) = &m.rcpt_to {
+        let named: std::collections::BTreeSet<String> = m
+            .headers
+            .to
+            .iter()
+            .chain(&m.headers.cc)
+            .map(|a| address(a))
+            .collect();
+        let envelope: std::collections::BTreeSet<String> =
+            rcpt.iter().map(|a| address(a)).collect();
+        if named != envelope {
+            let list: Vec<String> = rcpt.iter().map(|r| format!("<{r}>")).collect();
+            let _ = write!(text, "\nRCPT\u{a0}TO:{}", fit(&list.join(", "), 40, opts));
+        }
+    }
+    text
+}
+
+/// A row of the messages table, and the widest lines of its sender and recipients.
+struct MessageRow {
+    cells: Vec<Cell>,
+    from_width: usize,
+    to_width: usize,
+}
+
+fn message_row(m: &Message, opts: &TableOptions) -> MessageRow {
     let dir = match (m.direction, m.partial) {
         (_, true) if m.imap_section.is_some() => "partial",
         (_, true) => "TOP",
@@ -810,19 +1025,41 @@ fn message_row(m: &Message) -> Vec<Cell> {
         let names: Vec<String> = m
             .attachments
             .iter()
-            .map(|a| cell(a.filename.as_deref().unwrap_or("(unnamed)"), 24))
+            .map(|a| fit(a.filename.as_deref().unwrap_or("(unnamed)"), 24, opts))
             .collect();
-        cell(&names.join(", "), 32)
+        fit(&names.join(", "), 32, opts)
     };
-    vec![
+    let widest = |s: &str| s.lines().map(width_of).max().unwrap_or(0);
+    let (from, to) = (from_cell(m, opts), to_cell(m, opts));
+    // The recipients may wrap between addresses, not inside one nor inside the envelope.
+    let to_width = to
+        .lines()
+        .flat_map(|l| {
+            if l.starts_with("RCPT") {
+                vec![width_of(l)]
+            } else {
+                l.split_inclusive(", ")
+                    .map(|a| width_of(a.trim_end()))
+                    .collect()
+            }
+        })
+        .max()
+        .unwrap_or(0);
+    let from_width = widest(&from);
+    let cells = vec![
         Cell::new(&m.id),
         Cell::new(dir),
-        Cell::new(cell(from, 28)),
-        Cell::new(cell(if to.is_empty() { "-" } else { &to }, 28)),
-        Cell::new(cell(m.headers.subject.as_deref().unwrap_or("-"), 36)),
+        Cell::new(from),
+        Cell::new(to),
+        Cell::new(fit(m.headers.subject.as_deref().unwrap_or("-"), 36, opts)),
         right(size),
         Cell::new(atts),
-    ]
+    ];
+    MessageRow {
+        cells,
+        from_width,
+        to_width,
+    }
 }
 
 /// Renders a whole report (every row): the convenience for a report collected in memory.
