@@ -778,3 +778,61 @@ pub fn analyze_with_progress(
 pub fn span(first: Option<Ts>, last: Option<Ts>) -> Option<f64> {
     Some((last?.0 - first?.0) as f64 / 1e9)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CertificateInfo;
+
+    fn cert(self_signed: bool, from: i64, until: i64) -> CertificateInfo {
+        CertificateInfo {
+            subject: "CN=mx.example".into(),
+            issuer: if self_signed {
+                "CN=mx.example".into()
+            } else {
+                "CN=CA".into()
+            },
+            not_before: "from".into(),
+            not_after: "until".into(),
+            sha256: "00".into(),
+            self_signed,
+            validity_unix: (from, until),
+        }
+    }
+
+    fn codes(info: &TlsInfo, at_secs: i64) -> Vec<String> {
+        tls_findings(info, Ts(at_secs * 1_000_000_000))
+            .into_iter()
+            .map(|f| f.code)
+            .collect()
+    }
+
+    #[test]
+    fn tls_findings_name_old_versions_and_bad_certificates() {
+        let good = TlsInfo {
+            version: Some("TLS 1.2".into()),
+            server_certificate: Some(cert(false, 100, 200)),
+            ..TlsInfo::default()
+        };
+        assert!(codes(&good, 150).is_empty());
+        let old = TlsInfo {
+            version: Some("TLS 1.0".into()),
+            ..good.clone()
+        };
+        assert_eq!(codes(&old, 150), ["tls-old-version"]);
+        // Expired at the session's time (and not yet valid counts the same).
+        assert_eq!(codes(&good, 201), ["tls-expired-certificate"]);
+        assert_eq!(codes(&good, 99), ["tls-expired-certificate"]);
+        let own = TlsInfo {
+            server_certificate: Some(cert(true, 100, 200)),
+            ..good.clone()
+        };
+        assert_eq!(codes(&own, 150), ["tls-self-signed-certificate"]);
+        // TLS 1.3 without keys: no certificate, so nothing said of it.
+        let hidden = TlsInfo {
+            version: Some("TLS 1.3".into()),
+            ..TlsInfo::default()
+        };
+        assert!(codes(&hidden, 150).is_empty());
+    }
+}

@@ -71,7 +71,8 @@ pub struct Summary {
     pub hashes: Counts,
     /// Credentials with neither a password nor a hash.
     pub incomplete: u64,
-    /// Sessions whose content was encrypted (STARTTLS or implicit TLS).
+    /// Sessions whose content was encrypted and could not be read (STARTTLS or implicit
+    /// TLS without its keys in a key log).
     pub encrypted_sessions: u64,
     /// The line an auditor can paste.
     pub text: String,
@@ -591,7 +592,7 @@ fn write_csv_row<W: Write>(out: &mut W, r: &GroupRecord<'_>) -> io::Result<()> {
 impl<W: Write> Sink for CredsSink<W> {
     fn session(&mut self, r: SessionRecord) -> io::Result<()> {
         let s = &r.session;
-        if s.tls != Tls::None {
+        if s.tls != Tls::None && !s.tls_info.as_ref().is_some_and(|t| t.decrypted) {
             self.encrypted_sessions += 1;
         }
         if let Some(f) = self.server(s.server, s.protocol) {

@@ -305,6 +305,8 @@ pub struct TableSink {
     sessions_total: u64,
     by_protocol: BTreeMap<Protocol, u64>,
     tls_sessions: u64,
+    /// Sessions whose TLS was decrypted with a key log.
+    tls_decrypted: u64,
     credentials: CredentialGroups,
     credentials_total: u64,
     credentials_accepted: u64,
@@ -334,6 +336,7 @@ impl TableSink {
             sessions_total: 0,
             by_protocol: BTreeMap::new(),
             tls_sessions: 0,
+            tls_decrypted: 0,
             credentials: CredentialGroups::default(),
             credentials_total: 0,
             credentials_accepted: 0,
@@ -458,7 +461,11 @@ impl TableSink {
         }
         let mut sessions = parts.join(", ");
         if self.tls_sessions > 0 {
-            let _ = write!(sessions, " ({} with TLS)", self.tls_sessions);
+            let _ = write!(sessions, " ({} with TLS", self.tls_sessions);
+            if self.tls_decrypted > 0 {
+                let _ = write!(sessions, ", {} decrypted", self.tls_decrypted);
+            }
+            sessions.push(')');
         }
         rows.push(("mail sessions", sessions));
         let mut creds = format!(
@@ -528,11 +535,20 @@ impl TableSink {
             .unwrap_or(0);
         keep_width(&mut t, 2, ep_width);
         for (s, mechanisms) in &self.sessions {
+            // The negotiated version under the kind, and whether the key log opened it.
+            let detail = s.tls_info.as_ref().map_or(String::new(), |t| {
+                let v = t.version.as_deref().map(escape).unwrap_or_default();
+                if t.decrypted {
+                    format!("\n{v}\ndecrypted")
+                } else {
+                    format!("\n{v}")
+                }
+            });
             let tls = match s.tls {
                 Tls::None if s.starttls_offered => colored("none (offered)", Color::Yellow, opts),
                 Tls::None => Cell::new("none"),
-                Tls::Starttls => Cell::new("STARTTLS"),
-                Tls::Implicit => Cell::new("implicit"),
+                Tls::Starttls => Cell::new(format!("STARTTLS{detail}")),
+                Tls::Implicit => Cell::new(format!("implicit{detail}")),
             };
             let mut row = vec![
                 Cell::new(&s.id),
@@ -698,6 +714,9 @@ impl Sink for TableSink {
         *self.by_protocol.entry(session.protocol).or_default() += 1;
         if session.tls != Tls::None {
             self.tls_sessions += 1;
+        }
+        if session.tls_info.as_ref().is_some_and(|t| t.decrypted) {
+            self.tls_decrypted += 1;
         }
         for c in &credentials {
             self.credentials_total += 1;
