@@ -4,14 +4,15 @@
 # same run. Prints one Markdown table per capture: seconds, MB/s, packets/s, CPU seconds,
 # peak RSS, and the ratio of pcapmail's speed to each peer.
 #
-#   benches/run.sh [SIZE_MB]          two captures of SIZE_MB (default 1024): "mixed"
-#                                     (~10 % mail) and "mail" (all mail)
+#   benches/run.sh [SIZE_MB]          three captures of SIZE_MB (default 1024): "mixed"
+#                                     (~10 % mail), "mail" (all SMTP/POP3) and "imap"
+#                                     (all IMAP)
 #   benches/run.sh --smoke            CI smoke test: 4 MB captures, debug build, no peers,
 #                                     no timing assertions; checks that 1 and 2 threads
 #                                     give the same sessions
 #
 # Environment: BENCH_DIR (captures, default /tmp; reused while their parameters stay the
-# same), SCENARIOS (default "mixed mail"), THREADS (default "1 2"), CONCURRENT (default
+# same), SCENARIOS (default "mixed mail imap"), THREADS (default "1 2"), CONCURRENT (default
 # 2000 connections open at once), NO_PEERS=1 (skip tshark/tcpflow; they are installed from
 # apt when missing), CARGO_TARGET_DIR. MB are 10^6 bytes of capture file.
 set -euo pipefail
@@ -30,7 +31,7 @@ if [ -n "$smoke" ]; then
   CONCURRENT=${CONCURRENT:-100}
 fi
 dir=${BENCH_DIR:-/tmp}
-scenarios=${SCENARIOS:-mixed mail}
+scenarios=${SCENARIOS:-mixed mail imap}
 threads=${THREADS:-1 2}
 concurrent=${CONCURRENT:-2000}
 tdir=${CARGO_TARGET_DIR:-target}
@@ -74,12 +75,14 @@ measure() {
 }
 
 for sc in $scenarios; do
+  protocols=smtp,pop3
   case $sc in
     mixed) mail=10 ;;
     mail) mail=100 ;;
-    *) echo "unknown scenario $sc (mixed, mail)" >&2; exit 2 ;;
+    imap) mail=100; protocols=imap ;;
+    *) echo "unknown scenario $sc (mixed, mail, imap)" >&2; exit 2 ;;
   esac
-  gen_args=(--size-mb "$size" --mail-percent "$mail" --concurrent "$concurrent" \
+  gen_args=(--size-mb "$size" --mail-percent "$mail" --protocols "$protocols" --concurrent "$concurrent" \
     --loss 0.0005 --reorder 0.005 --duplicate 0.002 --fragment 0.0005 --seed 1)
   cap="$dir/pcapmail-bench-${sc}-${size}mb-c${concurrent}-v2.pcap"
   if [ ! -s "$cap" ]; then
@@ -126,13 +129,13 @@ PY
     measure "tshark -q -z credentials" tshark -n -r "$cap" -q -z credentials || true
     flows=$(mktemp -d "$dir/pcapmail-bench-tcpflow.XXXXXX")
     measure "tcpflow (mail ports)" tcpflow -r "$cap" -o "$flows" \
-      "tcp port 25 or tcp port 587 or tcp port 110" || true
+      "tcp port 25 or tcp port 587 or tcp port 110 or tcp port 143" || true
     rm -rf "$flows"
   fi
-  python3 - "$tmp/results" "$cap" "$bytes" "$pkts" "$sc" "$nsess" "$ncred" "$nmsg" <<'PY'
+  python3 - "$tmp/results" "$cap" "$bytes" "$pkts" "$sc" "$nsess" "$ncred" "$nmsg" "$tmp/rates" <<'PY'
 import sys
-path, cap, size, pkts, sc, ns, nc, nm = sys.argv[1:]
-size, pkts = int(size), int(pkts)
+path, cap, size, pkts, sc, ns, nc, nm, rates = sys.argv[1:]
+size, pkts, nm = int(size), int(pkts), int(nm)
 rows = []
 for line in open(path):
     name, t0, t1, u, s, rss = line.rstrip("\n").split("|")
@@ -141,18 +144,43 @@ for line in open(path):
 print(f"\n{sc}: {cap} ({size/1e6:.0f} MB, {pkts} packets; pcapmail found {ns} sessions, "
       f"{nc} credentials, {nm} messages)\n")
 peers = [r for r in rows if not r[0].startswith("pcapmail")]
-head = "| tool | seconds | MB/s | packets/s | CPU s | peak RSS MiB |"
-sep = "|---|---|---|---|---|---|"
+head = "| tool | seconds | MB/s | packets/s | messages/s | CPU s | peak RSS MiB |"
+sep = "|---|---|---|---|---|---|---|"
 for p in peers:
     head += f" × {p[0].split()[0]} |"
     sep += "---|"
 print(head)
 print(sep)
 for name, secs, cpu, rss in rows:
-    line = (f"| {name} | {secs:.2f} | {size/secs/1e6:.0f} | {pkts/secs/1e3:.0f}k | {cpu:.2f} "
-            f"| {rss/1024:.0f} |")
+    line = (f"| {name} | {secs:.2f} | {size/secs/1e6:.0f} | {pkts/secs/1e3:.0f}k "
+            f"| {nm/secs:.0f} | {cpu:.2f} | {rss/1024:.0f} |")
     for p in peers:
         line += f" {p[1]/secs:.1f} |" if name.startswith("pcapmail") else " |"
     print(line)
+    if name.startswith("pcapmail"):
+        with open(rates, "a") as f:
+            f.write(f"{sc}|{name}|{secs}|{cpu}|{size}|{nm}\n")
 PY
 done
+
+# The issue's IMAP target: IMAP within 20 % of the SMTP/POP3 rate ("imap" against "mail").
+if [ -s "$tmp/rates" ]; then
+  python3 - "$tmp/rates" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    sc, name, secs, cpu, size, nm = line.rstrip("\n").split("|")
+    rows[(sc, name)] = (float(secs), float(cpu), int(size), int(nm))
+names = sorted({n for (sc, n) in rows if (("mail", n) in rows and ("imap", n) in rows)})
+if names:
+    print("\nIMAP (\"imap\") against SMTP/POP3 (\"mail\"), same size:\n")
+    print("| pcapmail | mail MB/s | imap MB/s | imap/mail (wall) | imap/mail (per CPU s) "
+          "| mail messages/s | imap messages/s |")
+    print("|---|---|---|---|---|---|---|")
+    for n in names:
+        m, i = rows[("mail", n)], rows[("imap", n)]
+        print(f"| {n.removeprefix('pcapmail ')} | {m[2]/m[0]/1e6:.0f} | {i[2]/i[0]/1e6:.0f} "
+              f"| {(i[2]/i[0])/(m[2]/m[0]):.2f} | {(i[2]/i[1])/(m[2]/m[1]):.2f} "
+              f"| {m[3]/m[0]:.0f} | {i[3]/i[0]:.0f} |")
+PY
+fi

@@ -8,7 +8,8 @@
 #   benches/streaming.sh --live [N]         live pipe latency over N sessions (default 100)
 #
 # Environment: BENCH_DIR, CONCURRENT (connections open at once, default 2000),
-# THREADS (default 1), CARGO_TARGET_DIR.
+# THREADS (default 1), PROTOCOLS (mail protocols of the capture, default smtp,pop3; e.g.
+# imap or smtp,pop3,imap), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${BENCH_DIR:-/tmp}
@@ -18,6 +19,9 @@ pcapmail=$tdir/release/pcapmail
 gen=$tdir/release/examples/gen-capture
 concurrent=${CONCURRENT:-2000}
 threads=${THREADS:-1}
+protocols=${PROTOCOLS:-smtp,pop3}
+# The default keeps the historical capture names (and reuses captures made before IMAP).
+suffix=$([ "$protocols" = smtp,pop3 ] || echo "-${protocols//,/-}")
 [ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q time >/dev/null
 
 if [ "${1:-}" = "--live" ]; then
@@ -31,9 +35,9 @@ trap 'rm -rf "$tmp"' EXIT
 echo "| size | sessions | view | seconds | MB/s | peak RSS MiB |"
 echo "|---|---|---|---|---|---|"
 for mb in $sizes; do
-  cap=$dir/pcapmail-stream-$mb-$concurrent.pcap
+  cap=$dir/pcapmail-stream-$mb-$concurrent$suffix.pcap
   if [ ! -s "$cap" ]; then
-    "$gen" --size-mb "$mb" --mail-percent 100 --concurrent "$concurrent" \
+    "$gen" --size-mb "$mb" --mail-percent 100 --protocols "$protocols" --concurrent "$concurrent" \
       --max-attachment 4000 --seed 5 -o "$cap.part" >/dev/null
     mv "$cap.part" "$cap"
   fi

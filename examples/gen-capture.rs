@@ -2,15 +2,17 @@
 //! benchmarks (the generator itself is `tests/common/mailgen.rs`, shared with the tests):
 //! many concurrent TCP connections in a shuffled interleaving mixing SMTP sessions (every
 //! AUTH kind the dissectors know, messages with base64 attachments), POP3 sessions
-//! (USER/PASS, APOP, AUTH) and non-mail traffic (HTTP, TLS-like bulk, DNS), over IPv4 and
-//! IPv6, with optional loss, reordering, duplicates and IP fragments.
+//! (USER/PASS, APOP, AUTH), IMAP sessions when asked (LOGIN, AUTHENTICATE PLAIN, UID FETCH
+//! of whole messages, APPEND, IDLE) and non-mail traffic (HTTP, TLS-like bulk, DNS), over
+//! IPv4 and IPv6, with optional loss, reordering, duplicates and IP fragments.
 //!
 //! `cargo run --release --example gen-capture -- --size-mb 1024 --mail-percent 10 -o /tmp/x.pcap`
 //!
 //! Options: `--size-mb N` (default 100), `--mail-percent P` (10; 100 = all mail),
 //! `--concurrent N` (500), `--loss P`, `--reorder P`, `--duplicate P`, `--fragment P`
 //! (probabilities per data segment, default 0), `--ipv6-every N` (7; 0 = no IPv6),
-//! `--max-attachment BYTES` (150000), `--seed N` (1), `-o PATH`.
+//! `--max-attachment BYTES` (150000), `--protocols LIST` (mail protocols, comma-separated
+//! from `smtp,pop3,imap`; default `smtp,pop3`), `--seed N` (1), `-o PATH`.
 
 #[path = "../tests/common/mailgen.rs"]
 mod mailgen;
@@ -46,6 +48,9 @@ fn main() {
                 cfg.max_attachment = v.parse().unwrap_or_else(|_| bad("--max-attachment"))
             }
             "--seed" => cfg.seed = v.parse().unwrap_or_else(|_| bad("--seed")),
+            "--protocols" => {
+                cfg.protocols = mailgen::Protocols::parse(&v).unwrap_or_else(|| bad("--protocols"))
+            }
             other => {
                 eprintln!(
                     "unknown argument {other}; see the doc comment of examples/gen-capture.rs"
@@ -64,13 +69,14 @@ fn main() {
         std::process::exit(1)
     });
     eprintln!(
-        "wrote {} ({} packets, {:.1} MiB, {} connections: {} SMTP, {} POP3; mail {:.1}% of payload bytes)",
+        "wrote {} ({} packets, {:.1} MiB, {} connections: {} SMTP, {} POP3, {} IMAP; mail {:.1}% of payload bytes)",
         out_path,
         st.packets,
         st.bytes as f64 / 1048576.0,
         st.connections,
         st.smtp_sessions,
         st.pop3_sessions,
+        st.imap_sessions,
         100.0 * st.mail_bytes as f64 / (st.mail_bytes + st.other_bytes).max(1) as f64
     );
 }

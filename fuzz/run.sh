@@ -10,7 +10,7 @@ shift
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(capture decode flow smtp pop3 imap sasl mime tls_record tls_handshake)
+[ ${#targets[@]} -gt 0 ] || targets=(capture decode flow smtp pop3 imap imap_framing sasl mime tls_record tls_handshake)
 mkdir -p logs
 cargo +nightly fuzz build -O >logs/build.log 2>&1 || { tail -20 logs/build.log; exit 2; }
 status=0

@@ -45,6 +45,7 @@ fn generated(name: &str, size: u64, concurrent: usize, seed: u64) -> PathBuf {
             ipv6_every: 7,
             max_attachment: 4_000,
             seed,
+            ..GenConfig::default()
         };
         let part = p.with_extension("part");
         let f = std::fs::File::create(&part).unwrap();

@@ -51,6 +51,7 @@ fn split_by_connection_matches_single_thread() {
         ipv6_every: 5,
         max_attachment: 20_000,
         seed: 7,
+        ..GenConfig::default()
     };
     let p = capture("mixed", &gen);
     let one = doc(&[&p], 1);
@@ -137,6 +138,7 @@ fn only_worker_peak_counters_depend_on_threads() {
         ipv6_every: 0,
         max_attachment: 20_000,
         seed: 12,
+        ..GenConfig::default()
     };
     let p = capture("peaks", &gen);
     let counters = |threads: usize| {

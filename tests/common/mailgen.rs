@@ -2,9 +2,13 @@
 //! shuffled interleaving, mixing SMTP sessions (AUTH PLAIN with and without initial
 //! response, LOGIN with and without, CRAM-MD5, XOAUTH2, a failed attempt then success, no
 //! AUTH with pipelining; messages with base64 attachments), POP3 sessions (USER/PASS, APOP,
-//! AUTH PLAIN, AUTH LOGIN; one or two RETRs) and non-mail traffic (HTTP downloads, TLS-like
-//! bulk on 443, DNS over UDP), over IPv4 and IPv6, with optional capture loss, reordering,
-//! duplicates and IPv4 fragmentation.
+//! AUTH PLAIN, AUTH LOGIN; one or two RETRs), optionally IMAP sessions as Thunderbird and
+//! phone clients run them (LOGIN with quoted and literal passwords, AUTHENTICATE PLAIN,
+//! SELECT, UID FETCH of whole messages in `{n}` literals, whole or in 64 KiB ranges, APPEND,
+//! IDLE/DONE, LOGOUT; [`GenConfig::protocols`]), and non-mail traffic (HTTP downloads,
+//! TLS-like bulk on 443, DNS over UDP), over IPv4 and IPv6, with optional capture loss,
+//! reordering, duplicates and IPv4 fragmentation. [`generate_with_truth`] also returns what
+//! the IMAP sessions carried, for tests.
 //!
 //! Used by `examples/gen-capture.rs` (benchmarks) and by the tests (small captures), so it
 //! depends only on the crate's own dependencies. Deterministic for a given configuration.
@@ -18,7 +22,7 @@ pub struct GenConfig {
     /// Stop once the file holds this many bytes (the last connections are cut off there,
     /// as in a real capture).
     pub size_bytes: u64,
-    /// Share of application payload bytes that are SMTP/POP3 (0..=100).
+    /// Share of application payload bytes that are mail (SMTP/POP3/IMAP; 0..=100).
     pub mail_percent: u64,
     /// Connections open at once.
     pub concurrent: usize,
@@ -35,6 +39,8 @@ pub struct GenConfig {
     /// Largest attachment (bytes before base64) of a generated message.
     pub max_attachment: usize,
     pub seed: u64,
+    /// The mail protocols of the mail sessions (default SMTP and POP3).
+    pub protocols: Protocols,
 }
 
 impl Default for GenConfig {
@@ -50,6 +56,7 @@ impl Default for GenConfig {
             ipv6_every: 7,
             max_attachment: 150_000,
             seed: 1,
+            protocols: Protocols::default(),
         }
     }
 }
@@ -62,6 +69,7 @@ pub struct GenStats {
     pub connections: u64,
     pub smtp_sessions: u64,
     pub pop3_sessions: u64,
+    pub imap_sessions: u64,
     pub mail_bytes: u64,
     pub other_bytes: u64,
 }
@@ -127,11 +135,16 @@ fn hmac_md5_hex(key: &[u8], msg: &[u8]) -> String {
 }
 
 fn message(rng: &mut Rng, n: u64, attach: usize) -> Vec<u8> {
+    message_with(rng, n, attach, "")
+}
+
+/// A message with `extra` (whole CRLF-terminated lines) in its text part.
+fn message_with(rng: &mut Rng, n: u64, attach: usize, extra: &str) -> Vec<u8> {
     let mut m = format!(
         "From: Sender {n} <sender{n}@example.test>\r\nTo: rcpt{n}@example.test\r\nSubject: Report {n}\r\n\
 Message-ID: <gen-{n}@example.test>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n\
 Content-Type: multipart/mixed; boundary=\"b{n}\"\r\n\r\n--b{n}\r\nContent-Type: text/plain\r\n\r\n\
-Hello,\r\n.this line starts with a dot\r\nregards\r\n--b{n}\r\nContent-Type: application/octet-stream\r\n\
+Hello,\r\n.this line starts with a dot\r\n{extra}regards\r\n--b{n}\r\nContent-Type: application/octet-stream\r\n\
 Content-Disposition: attachment; filename=\"data{n}.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
     )
     .into_bytes();
@@ -307,6 +320,419 @@ fn pop3(rng: &mut Rng, n: u64, max_attach: usize) -> Writes {
     w
 }
 
+/// A connection's client port: every connection number has its own.
+pub fn client_port(conn: u64) -> u16 {
+    1024 + (conn % 60000) as u16
+}
+
+/// A credential an IMAP session sent (for tests: what pcapmail must find).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TruthCredential {
+    /// The connection number ([`client_port`] names its client port).
+    pub conn: u64,
+    /// `IMAP-LOGIN` for LOGIN, else the SASL mechanism.
+    pub mechanism: String,
+    pub username: String,
+    pub password: String,
+    /// What the server answered.
+    pub success: bool,
+}
+
+/// A message an IMAP session carried whole: fetched (`BODY[]`, perhaps in ranges) or
+/// uploaded with APPEND.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TruthMessage {
+    pub conn: u64,
+    pub appended: bool,
+    pub mailbox: String,
+    pub uid: u64,
+    /// The message bytes exactly (the literal's octets; for ranges, their concatenation).
+    pub data: Vec<u8>,
+}
+
+/// What the generated IMAP sessions revealed ([`generate_with_truth`]).
+#[derive(Debug, Clone, Default)]
+pub struct Truth {
+    /// The IMAP connections.
+    pub sessions: Vec<u64>,
+    /// Connections written to their last packet (the size limit cuts the last ones off).
+    pub finished: Vec<u64>,
+    pub credentials: Vec<TruthCredential>,
+    pub messages: Vec<TruthMessage>,
+}
+
+/// Which mail protocols the mail sessions use (at least one). Weights among the enabled
+/// ones, in sessions: POP3 1, SMTP 2, IMAP 2 (the default SMTP + POP3 is the generator's
+/// historical one third POP3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protocols {
+    pub smtp: bool,
+    pub pop3: bool,
+    pub imap: bool,
+}
+
+impl Default for Protocols {
+    fn default() -> Self {
+        Protocols {
+            smtp: true,
+            pop3: true,
+            imap: false,
+        }
+    }
+}
+
+impl Protocols {
+    /// From a comma-separated list: `smtp,pop3,imap`.
+    pub fn parse(list: &str) -> Option<Protocols> {
+        let mut p = Protocols {
+            smtp: false,
+            pop3: false,
+            imap: false,
+        };
+        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match name.to_ascii_lowercase().as_str() {
+                "smtp" => p.smtp = true,
+                "pop3" => p.pop3 = true,
+                "imap" => p.imap = true,
+                _ => return None,
+            }
+        }
+        (p.smtp || p.pop3 || p.imap).then_some(p)
+    }
+}
+
+/// Client writes and server answers of one IMAP session.
+struct Script {
+    w: Writes,
+    /// Tag style (Thunderbird `1`, `2`...; `A001`...; `a1`...) and the last number.
+    style: u64,
+    t: u32,
+}
+
+impl Script {
+    fn c(&mut self, text: &str) {
+        self.w.push((true, text.as_bytes().to_vec()));
+    }
+    fn s(&mut self, text: &str) {
+        self.w.push((false, text.as_bytes().to_vec()));
+    }
+    fn tag(&mut self) -> String {
+        self.t += 1;
+        match self.style {
+            0 => format!("{}", self.t),
+            1 => format!("A{:03}", self.t),
+            _ => format!("a{}", self.t),
+        }
+    }
+}
+
+/// Quotes an IMAP string (RFC 9051 `quoted`: `\` before `"` and `\`).
+fn imap_quote(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for ch in s.chars() {
+        if ch == '"' || ch == '\\' {
+            q.push('\\');
+        }
+        q.push(ch);
+    }
+    q.push('"');
+    q
+}
+
+const IMAP_CAPS: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS \
+AUTH=PLAIN AUTH=LOGIN";
+const IMAP_CAPS_AUTHED: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT \
+SORT=DISPLAY THREAD=REFERENCES MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE \
+UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH \
+LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY LITERAL+ NOTIFY SPECIAL-USE";
+const UIDVALIDITY: u64 = 1_764_000_000;
+/// Thunderbird's first chunk size for `BODY.PEEK[]<o.n>` fetches.
+const IMAP_CHUNK: usize = 65_536;
+
+/// An IMAP session as mail clients (Thunderbird, phone clients) run it against Dovecot:
+/// CAPABILITY; LOGIN (quoted, quoted with escapes, synchronizing literal, LITERAL+) or
+/// AUTHENTICATE PLAIN (with and without SASL-IR), sometimes after a failed attempt; ID;
+/// LIST; SELECT INBOX; a flags sync; UID FETCH of whole messages `BODY.PEEK[]` (all at
+/// once, or in Thunderbird's 64 KiB ranges `BODY.PEEK[]<o.65536>`); APPEND of a sent
+/// message (synchronizing or LITERAL+); IDLE/DONE with a new message then fetched; LOGOUT.
+fn imap(rng: &mut Rng, n: u64, max_attach: usize, mut truth: Option<&mut Truth>) -> Writes {
+    let mut sc = Script {
+        w: Vec::new(),
+        style: n % 3,
+        t: 0,
+    };
+    if let Some(t) = truth.as_deref_mut() {
+        t.sessions.push(n);
+    }
+    let user = format!("user{n}");
+    let mut cred = |mech: &str, pw: &str, ok: bool| {
+        if let Some(t) = truth.as_deref_mut() {
+            t.credentials.push(TruthCredential {
+                conn: n,
+                mechanism: mech.to_string(),
+                username: user.clone(),
+                password: pw.to_string(),
+                success: ok,
+            });
+        }
+    };
+    sc.s(&format!(
+        "* OK [CAPABILITY {IMAP_CAPS}] Dovecot (Debian) ready.\r\n"
+    ));
+    let t = sc.tag();
+    sc.c(&format!("{t} CAPABILITY\r\n"));
+    sc.s(&format!(
+        "* CAPABILITY {IMAP_CAPS}\r\n{t} OK Pre-login capabilities listed, post-login capabilities have more.\r\n"
+    ));
+    if n % 7 == 3 {
+        // A mistyped password first.
+        let t = sc.tag();
+        let bad = format!("wrong-{n}");
+        sc.c(&format!(
+            "{t} LOGIN {} {}\r\n",
+            imap_quote(&user),
+            imap_quote(&bad)
+        ));
+        sc.s(&format!(
+            "{t} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
+        ));
+        cred("IMAP-LOGIN", &bad, false);
+    }
+    let t = sc.tag();
+    let logged_in = format!("{t} OK [CAPABILITY {IMAP_CAPS_AUTHED}] Logged in\r\n");
+    match n % 6 {
+        0 => {
+            let pw = format!("pw-{n}");
+            sc.c(&format!(
+                "{t} LOGIN {} {}\r\n",
+                imap_quote(&user),
+                imap_quote(&pw)
+            ));
+            cred("IMAP-LOGIN", &pw, true);
+        }
+        1 => {
+            // Quotes and backslashes are escaped in a quoted string.
+            let pw = format!("p\"w\\{n}");
+            sc.c(&format!("{t} LOGIN {user} {}\r\n", imap_quote(&pw)));
+            cred("IMAP-LOGIN", &pw, true);
+        }
+        2 => {
+            // 8-bit octets are not allowed in a quoted string: a synchronizing literal.
+            let pw = format!("pw {n} grüße");
+            sc.c(&format!(
+                "{t} LOGIN {} {{{}}}\r\n",
+                imap_quote(&user),
+                pw.len()
+            ));
+            sc.s("+ OK\r\n");
+            sc.c(&format!("{pw}\r\n"));
+            cred("IMAP-LOGIN", &pw, true);
+        }
+        3 => {
+            // LITERAL+: both strings as non-synchronizing literals in one write.
+            let pw = format!("pw-{n}-\"lit\"");
+            sc.c(&format!(
+                "{t} LOGIN {{{}+}}\r\n{user} {{{}+}}\r\n{pw}\r\n",
+                user.len(),
+                pw.len()
+            ));
+            cred("IMAP-LOGIN", &pw, true);
+        }
+        4 => {
+            let pw = format!("pw-{n}");
+            let ir = b64(format!("\0{user}\0{pw}").as_bytes());
+            sc.c(&format!("{t} AUTHENTICATE PLAIN {ir}\r\n"));
+            cred("PLAIN", &pw, true);
+        }
+        _ => {
+            let pw = format!("pw-{n}");
+            sc.c(&format!("{t} AUTHENTICATE PLAIN\r\n"));
+            sc.s("+ \r\n");
+            sc.c(&format!(
+                "{}\r\n",
+                b64(format!("\0{user}\0{pw}").as_bytes())
+            ));
+            cred("PLAIN", &pw, true);
+        }
+    }
+    sc.s(&logged_in);
+    if n.is_multiple_of(2) {
+        let t = sc.tag();
+        sc.c(&format!(
+            "{t} ID (\"name\" \"Thunderbird\" \"version\" \"128.5.0\")\r\n"
+        ));
+        sc.s(&format!(
+            "* ID (\"name\" \"Dovecot\")\r\n{t} OK ID completed (0.001 + 0.000 secs).\r\n"
+        ));
+    }
+    let t = sc.tag();
+    sc.c(&format!(
+        "{t} LIST (SUBSCRIBED) \"\" \"*\" RETURN (SPECIAL-USE)\r\n"
+    ));
+    sc.s(&format!(
+        "* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n\
+* LIST (\\HasNoChildren \\Subscribed \\Sent) \".\" Sent\r\n\
+* LIST (\\HasNoChildren \\Subscribed \\Drafts) \".\" Drafts\r\n\
+* LIST (\\HasNoChildren \\Subscribed \\Trash) \".\" Trash\r\n\
+* LIST (\\HasNoChildren \\Subscribed) \".\" \"Gesendete Elemente\"\r\n\
+{t} OK List completed (0.001 + 0.000 secs).\r\n"
+    ));
+    // INBOX holds `count` messages, UIDs 10, 13, 16...
+    let count = 1 + (n / 6) % 3;
+    let uid = |seq: u64| 7 + 3 * seq;
+    let t = sc.tag();
+    sc.c(&format!("{t} SELECT INBOX\r\n"));
+    sc.s(&format!(
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
+* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n\
+* {count} EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY {UIDVALIDITY}] UIDs valid\r\n\
+* OK [UIDNEXT {}] Predicted next UID\r\n{t} OK [READ-WRITE] Select completed (0.001 + 0.000 secs).\r\n",
+        uid(count) + 1
+    ));
+    let t = sc.tag();
+    sc.c(&format!("{t} UID FETCH 1:* (FLAGS)\r\n"));
+    let mut flags = String::new();
+    for seq in 1..=count {
+        flags += &format!("* {seq} FETCH (UID {} FLAGS ())\r\n", uid(seq));
+    }
+    flags += &format!("{t} OK Fetch completed (0.001 + 0.000 secs).\r\n");
+    sc.s(&flags);
+    let chunked = n % 4 == 1;
+    // Message bodies hold lines that would end the response if a parser looked for lines
+    // inside literals.
+    let tricky = |t: &str| format!("* 9 EXISTS\r\n{t} OK Fetch completed.\r\n)\r\n");
+    let fetch = |sc: &mut Script, rng: &mut Rng, first: u64, last: u64| {
+        let t = sc.tag();
+        let msgs: Vec<(u64, Vec<u8>)> = (first..=last)
+            .map(|seq| {
+                let size = 2_000 + rng.below(max_attach.max(1) as u64) as usize;
+                let extra = if seq % 2 == 1 {
+                    tricky(&t)
+                } else {
+                    String::new()
+                };
+                (seq, message_with(rng, n * 16 + seq, size, &extra))
+            })
+            .collect();
+        if chunked {
+            // Thunderbird: one message at a time, 64 KiB ranges until one comes back short.
+            for (seq, m) in &msgs {
+                let mut off = 0;
+                loop {
+                    let t = if off == 0 { t.clone() } else { sc.tag() };
+                    sc.c(&format!(
+                        "{t} UID FETCH {} (UID RFC822.SIZE BODY.PEEK[]<{off}.{IMAP_CHUNK}>)\r\n",
+                        uid(*seq)
+                    ));
+                    let end = (off + IMAP_CHUNK).min(m.len());
+                    let mut r = format!(
+                        "* {seq} FETCH (UID {} RFC822.SIZE {} BODY[]<{off}> {{{}}}\r\n",
+                        uid(*seq),
+                        m.len(),
+                        end - off
+                    )
+                    .into_bytes();
+                    r.extend_from_slice(&m[off..end]);
+                    r.extend_from_slice(
+                        format!(")\r\n{t} OK Fetch completed (0.002 + 0.000 secs).\r\n").as_bytes(),
+                    );
+                    sc.w.push((false, r));
+                    off = end;
+                    if off >= m.len() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            let set = if first == last {
+                uid(first).to_string()
+            } else {
+                format!("{}:{}", uid(first), uid(last))
+            };
+            sc.c(&format!(
+                "{t} UID FETCH {set} (UID RFC822.SIZE FLAGS BODY.PEEK[])\r\n"
+            ));
+            for (seq, m) in &msgs {
+                let mut r = format!(
+                    "* {seq} FETCH (UID {} RFC822.SIZE {} FLAGS () BODY[] {{{}}}\r\n",
+                    uid(*seq),
+                    m.len(),
+                    m.len()
+                )
+                .into_bytes();
+                r.extend_from_slice(m);
+                r.extend_from_slice(b")\r\n");
+                sc.w.push((false, r));
+            }
+            sc.s(&format!("{t} OK Fetch completed (0.003 + 0.000 secs).\r\n"));
+        }
+        msgs
+    };
+    let mut fetched = fetch(&mut sc, rng, 1, count);
+    // A sent message goes to the Sent folder.
+    let size = 2_000 + rng.below(max_attach.max(1) as u64) as usize;
+    let sent = message_with(rng, n * 16 + 15, size, &tricky("x1"));
+    let mailbox = if n % 5 == 4 {
+        "Gesendete Elemente"
+    } else {
+        "Sent"
+    };
+    let t = sc.tag();
+    let head = format!(
+        "{t} APPEND {} (\\Seen) \"24-Nov-2026 10:00:00 +0000\" ",
+        imap_quote(mailbox)
+    );
+    let mut body = Vec::with_capacity(sent.len() + 2);
+    if n % 3 == 2 {
+        body.extend_from_slice(format!("{head}{{{}+}}\r\n", sent.len()).as_bytes());
+    } else {
+        sc.c(&format!("{head}{{{}}}\r\n", sent.len()));
+        sc.s("+ OK\r\n");
+    }
+    body.extend_from_slice(&sent);
+    body.extend_from_slice(b"\r\n");
+    sc.w.push((true, body));
+    let sent_uid = 1 + n % 1000;
+    sc.s(&format!(
+        "{t} OK [APPENDUID {UIDVALIDITY} {sent_uid}] Append completed (0.004 + 0.000 secs).\r\n"
+    ));
+    if n % 2 == 1 {
+        // IDLE until a new message arrives, then fetch it.
+        let t = sc.tag();
+        sc.c(&format!("{t} IDLE\r\n"));
+        sc.s("+ idling\r\n");
+        sc.s(&format!("* {} EXISTS\r\n* 1 RECENT\r\n", count + 1));
+        sc.c("DONE\r\n");
+        sc.s(&format!("{t} OK Idle completed (0.001 + 4.999 secs).\r\n"));
+        fetched.extend(fetch(&mut sc, rng, count + 1, count + 1));
+    }
+    let t = sc.tag();
+    sc.c(&format!("{t} LOGOUT\r\n"));
+    sc.s(&format!(
+        "* BYE Logging out\r\n{t} OK Logout completed (0.001 + 0.000 secs).\r\n"
+    ));
+    if let Some(tr) = truth {
+        for (seq, data) in fetched {
+            tr.messages.push(TruthMessage {
+                conn: n,
+                appended: false,
+                mailbox: "INBOX".into(),
+                uid: uid(seq),
+                data,
+            });
+        }
+        tr.messages.push(TruthMessage {
+            conn: n,
+            appended: true,
+            mailbox: mailbox.into(),
+            uid: sent_uid,
+            data: sent,
+        });
+    }
+    sc.w
+}
+
 fn http(rng: &mut Rng, n: u64) -> Writes {
     let size = 50_000 + rng.below(2_000_000) as usize;
     let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").into_bytes();
@@ -333,6 +759,8 @@ fn tls(rng: &mut Rng) -> Writes {
 
 /// One scripted TCP connection: a list of (from_client, bytes) application writes.
 struct Conn {
+    /// The connection number.
+    n: u64,
     client: ([u8; 4], u16),
     server: ([u8; 4], u16),
     v6: bool,
@@ -343,6 +771,11 @@ struct Conn {
     seq: [u32; 2],
     state: u8, // 0: SYN, 1: SYN-ACK, 2: ACK, 3: data, 4: FIN c, 5: FIN s, 6: last ACK
     pending_swap: Option<Vec<Vec<u8>>>,
+    /// Reorder only within a direction, so that an answer never precedes on the wire the
+    /// request it answers (IMAP: a tagged reply before its command would be a reply to
+    /// nothing). SMTP and POP3 connections keep the generator's original reordering, where
+    /// a held segment may go out after the peer's next one.
+    causal: bool,
 }
 
 fn v6(a: [u8; 4]) -> [u8; 16] {
@@ -446,6 +879,17 @@ impl<W: Write> Writer<W> {
 
 /// Writes a capture to `out`.
 pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> io::Result<GenStats> {
+    generate_with_truth(cfg, out, None)
+}
+
+/// Writes a capture to `out` and, with `truth`, collects what its IMAP sessions revealed
+/// (credentials, whole messages) and which connections were written to their end. The
+/// capture is the same with or without `truth`.
+pub fn generate_with_truth<W: Write>(
+    cfg: &GenConfig,
+    out: W,
+    mut truth: Option<&mut Truth>,
+) -> io::Result<GenStats> {
     let mut rng = Rng(cfg.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut w = Writer {
         out,
@@ -472,13 +916,28 @@ pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> io::Result<GenStats> {
             // Keep mail at roughly mail_percent of the bytes.
             let want_mail = (mail_bytes * 100) < (mail_bytes + other_bytes) * cfg.mail_percent;
             let (port, writes) = if want_mail || (n == 1 && cfg.mail_percent > 0) {
-                if rng.below(3) == 0 {
+                // Weighted choice among the enabled protocols: POP3 1, SMTP 2, IMAP 2 (for
+                // SMTP + POP3 the same draws as before IMAP existed).
+                let p = cfg.protocols;
+                let (wp, ws, wi) = (
+                    u64::from(p.pop3),
+                    2 * u64::from(p.smtp),
+                    2 * u64::from(p.imap),
+                );
+                let r = rng.below(wp + ws + wi);
+                if r < wp {
                     w.stats.pop3_sessions += 1;
                     (110, pop3(&mut rng, n, cfg.max_attachment))
-                } else {
+                } else if r < wp + ws {
                     w.stats.smtp_sessions += 1;
                     let port = if n.is_multiple_of(5) { 587 } else { 25 };
                     (port, smtp(&mut rng, n, cfg.max_attachment))
+                } else {
+                    w.stats.imap_sessions += 1;
+                    (
+                        143,
+                        imap(&mut rng, n, cfg.max_attachment, truth.as_deref_mut()),
+                    )
                 }
             } else {
                 match rng.below(3) {
@@ -487,16 +946,19 @@ pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> io::Result<GenStats> {
                 }
             };
             let total: u64 = writes.iter().map(|(_, b)| b.len() as u64).sum();
-            if port == 25 || port == 587 || port == 110 {
+            if matches!(port, 25 | 587 | 110 | 143) {
                 mail_bytes += total
             } else {
                 other_bytes += total
             }
             // Client address and port from the connection number: no tuple is reused.
-            let c = (n % 60000) as u16;
             let m = n / 60000;
             conns.push(Conn {
-                client: ([10, (m >> 8) as u8, m as u8, (n % 250) as u8 + 1], 1024 + c),
+                n,
+                client: (
+                    [10, (m >> 8) as u8, m as u8, (n % 250) as u8 + 1],
+                    client_port(n),
+                ),
                 server: ([192, 0, 2, (port % 250) as u8 + 1], port),
                 v6: cfg.ipv6_every > 0 && n.is_multiple_of(cfg.ipv6_every),
                 writes,
@@ -505,6 +967,7 @@ pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> io::Result<GenStats> {
                 seq: [rng.next() as u32, rng.next() as u32],
                 state: 0,
                 pending_swap: None,
+                causal: port == 143,
             });
         }
         // DNS noise: one UDP query now and then.
@@ -562,7 +1025,11 @@ pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> io::Result<GenStats> {
                 };
                 if rng.chance(cfg.loss) {
                     // lost on the capture path
-                } else if held.is_none() && rng.chance(cfg.reorder) && c.next < c.writes.len() {
+                } else if held.is_none()
+                    && rng.chance(cfg.reorder)
+                    && c.next < c.writes.len()
+                    && (!c.causal || c.writes[c.next].0 == from_client)
+                {
                     c.pending_swap = Some(frames);
                     continue;
                 } else {
@@ -595,6 +1062,9 @@ pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> io::Result<GenStats> {
             }
             _ => {
                 w.packet(&tcp_frame(c, true, 0x10, &[]))?;
+                if let Some(t) = truth.as_deref_mut() {
+                    t.finished.push(c.n);
+                }
                 conns.swap_remove(k);
             }
         }

@@ -66,8 +66,8 @@ use std::collections::{BTreeMap, VecDeque};
 /// in an `imap-<name> (<count>)` anomaly (capture counters `imap.<name>`).
 #[derive(Debug, Clone, Copy)]
 pub struct ImapLimits {
-    /// Longest physical line buffered (longer lines are cut; their literal marker, at the
-    /// end, is still honoured).
+    /// Longest physical line buffered (longer lines are cut: their first `max_line` bytes
+    /// are kept, and a literal marker in their last 64 bytes is still honoured).
     pub max_line: usize,
     /// Bytes kept of the line pieces of one logical line.
     pub max_logical: usize,
@@ -331,11 +331,18 @@ struct Dir {
     inflate: Option<Box<Decompress>>,
     mode: Mode,
     tls_entry: Option<usize>,
+    /// The last bytes of the pieces of an overlong line (at most [`MARKER_WINDOW`]).
+    tail: Vec<u8>,
 }
+
+/// The end of an overlong line in which its literal marker is looked for: the marker is
+/// found wherever the line was cut into pieces (which depends on the packets).
+const MARKER_WINDOW: usize = 64;
 
 impl Dir {
     fn new(max_line: usize) -> Self {
         Dir {
+            tail: Vec::new(),
             reader: LineReader::new(max_line),
             lit: None,
             logical: Logical::default(),
@@ -762,11 +769,33 @@ impl ImapDissector {
     // ---- framing -----------------------------------------------------------------------
 
     /// One physical line (or a piece of an overlong one).
+    ///
+    /// An overlong line comes in pieces whose cuts depend on the packets (the reader may
+    /// hand out one byte more when a line ending could still follow). What is taken from
+    /// it does not: the first `max_line` bytes, and a marker in its last [`MARKER_WINDOW`]
+    /// bytes.
     fn piece(&mut self, from: Side, line: &Line<'_>) {
         let s = side(from);
+        if line.partial {
+            let tail = &mut self.dirs[s].tail;
+            if !line.continuation {
+                tail.clear();
+            }
+            tail.extend_from_slice(line.bytes);
+            let cut = tail.len().saturating_sub(MARKER_WINDOW);
+            tail.drain(..cut);
+        }
         if line.continuation && line.partial {
             return; // the middle of an overlong line: already cut
         }
+        let line = &Line {
+            bytes: if line.partial {
+                &line.bytes[..line.bytes.len().min(self.cfg.limits.max_line.max(1))]
+            } else {
+                line.bytes
+            },
+            ..*line
+        };
         let max = self.cfg.limits.max_logical;
         {
             let lg = &mut self.dirs[s].logical;
@@ -798,6 +827,14 @@ impl ImapDissector {
         }
         let marker = if line.ending.is_empty() {
             None
+        } else if line.continuation {
+            // The end of an overlong line: the marker may straddle a cut.
+            let window = MARKER_WINDOW.min(self.cfg.limits.max_line.max(1));
+            let tail = &mut self.dirs[s].tail;
+            tail.extend_from_slice(line.bytes);
+            let m = parser::literal_marker(&tail[tail.len().saturating_sub(window)..]);
+            tail.clear();
+            m
         } else {
             parser::literal_marker(line.bytes)
         };

@@ -717,3 +717,55 @@ fn starttls_refused_then_clear_text_is_a_finding() {
     assert_eq!(codes, ["cleartext-auth", "starttls-refused"]);
     assert!(o.findings[1].detail.contains("LOGIN, frame 4"));
 }
+
+#[test]
+fn overlong_line_marker_is_found_wherever_the_line_is_cut() {
+    // max_line 64: the line is handed out in pieces; its marker `{12}` straddles the cut at
+    // byte 128 when the line comes in one segment, and sits elsewhere when the reader cut
+    // one byte later (a byte at a time: it keeps up to max + 1 bytes). Either way the
+    // literal is skipped as octets (its "a2 NO" line answers nothing) and the first 64
+    // bytes of the line are what is kept.
+    let cfg = ImapConfig {
+        limits: ImapLimits {
+            max_line: 64,
+            ..Default::default()
+        },
+        skip_dialogue: true,
+        ..Default::default()
+    };
+    let head = b"* 1 FETCH (UID 7 X-PAD \"";
+    let mut resp = head.to_vec();
+    resp.resize(126 - 2, b'p');
+    resp.extend_from_slice(b"\" {12}\r\na2 NO fake\r\n)\r\na2 OK done\r\n");
+    assert_eq!(&resp[126..130], b"{12}");
+    let login = b"a1 LOGIN ana pw\r\n";
+    let whole = run_cfg(
+        &cfg,
+        &[
+            S(GREETING),
+            C(login),
+            S(b"a1 OK hi\r\n"),
+            C(b"a2 FETCH 1 (UID X-PAD BODY[])\r\n"),
+            S(&resp),
+        ],
+    );
+    let mut evs = vec![
+        S(GREETING),
+        C(login),
+        S(b"a1 OK hi\r\n"),
+        C(b"a2 FETCH 1 (UID X-PAD BODY[])\r\n"),
+    ];
+    evs.extend(resp.chunks(1).map(S));
+    let bytewise = run_cfg(&cfg, &evs);
+    for o in [&whole, &bytewise] {
+        let r = o.commands[1].reply.as_ref().unwrap();
+        assert_eq!((r.code.as_str(), r.text.as_str()), ("OK", "done"));
+        assert!(o.truncated.contains(&"line".to_string()));
+        assert!(
+            o.anomalies.iter().all(|a| !a.contains("not a response")),
+            "{:?}",
+            o.anomalies
+        );
+    }
+    assert_eq!(whole.anomalies, bytewise.anomalies);
+}
