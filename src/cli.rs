@@ -257,8 +257,9 @@ pub(crate) struct Limits {
     /// counter flow.global_limit_hits].
     #[arg(long, value_name = "BYTES", help_heading = "Limits")]
     pub(crate) max_buffer_total: Option<usize>,
-    /// Bytes of one message kept in memory for MIME decoding; a larger message is hashed
-    /// without keeping it [default: 67108864; counter message.limit.data].
+    /// Bytes of one message kept in memory; a larger message is hashed and MIME-decoded
+    /// as it streams, and `extract` keeps it in a temporary file
+    /// instead [default: 67108864; counter message.limit.data].
     #[arg(long, value_name = "BYTES", help_heading = "Limits")]
     pub(crate) max_message_memory: Option<usize>,
     /// Bytes of one protocol line buffered; longer lines are handled in pieces

@@ -556,6 +556,57 @@ pub struct Message {
     /// None when the message was larger than the in-memory bound.
     #[serde(skip)]
     pub data: Option<Arc<Vec<u8>>>,
+    /// The message bytes of a message larger than the in-memory bound, kept in an anonymous
+    /// temporary file (deleted when the last handle goes), for `extract`; not serialised.
+    #[serde(skip)]
+    pub spilled: Option<Arc<Spilled>>,
+}
+
+/// Message bytes kept in an anonymous temporary file (see [`Message::spilled`]).
+#[derive(Debug)]
+pub struct Spilled {
+    file: std::fs::File,
+    len: u64,
+}
+
+impl Spilled {
+    /// Bytes written to `file` (already flushed), `len` of them.
+    pub fn new(file: std::fs::File, len: u64) -> Spilled {
+        Spilled { file, len }
+    }
+
+    /// Number of bytes kept.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// No byte kept.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies the bytes to `w` in chunks (positional reads: the handle is shared), calling
+    /// `each` on every chunk (to hash it on the way).
+    pub fn copy_to(
+        &self,
+        w: &mut dyn std::io::Write,
+        each: &mut dyn FnMut(&[u8]),
+    ) -> std::io::Result<u64> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut off = 0u64;
+        while off < self.len {
+            let want = buf.len().min((self.len - off) as usize);
+            let n = self.file.read_at(&mut buf[..want], off)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            each(&buf[..n]);
+            w.write_all(&buf[..n])?;
+            off += n as u64;
+        }
+        Ok(off)
+    }
 }
 
 /// A warning about a capture (damage, unsupported link type...).

@@ -377,10 +377,11 @@ fn hostile_names_stay_inside_dir_with_safe_names() {
 
 #[test]
 fn messages_whose_bytes_were_not_kept_are_reported_not_written() {
-    // Keep at most 1000 bytes of a message in memory: the 3.6 MB POP3 message is hashed
-    // but its bytes are not kept.
+    // Keep at most 1000 bytes of a message in memory and no temporary file (as when none
+    // can be written): the 3.6 MB POP3 message is hashed but its bytes are not kept.
     let mut cfg = pcapmail::analysis::Config::default();
     cfg.pop3.message.keep_bytes = 1000;
+    cfg.pop3.message.spill = false;
     let path = common::sample("pop3-large.pcap.gz");
     let (report, failures) = pcapmail::analysis::analyze(&[&path], &cfg);
     assert!(failures.is_empty());
@@ -443,4 +444,36 @@ fn library_refuses_existing_names_without_force() {
         other => panic!("{other:?}"),
     }
     extract::extract(&report, &dir, &ExtractOptions { force: true }).unwrap();
+}
+
+/// A message larger than `--max-message-memory` is not held in memory, yet extracted whole
+/// (spilled to a temporary file as it arrives): same bytes, same SHA-256 as the wire.
+#[test]
+fn a_message_over_the_memory_bound_is_still_extracted_whole() {
+    let dir = fresh("over-memory-bound");
+    let name = "smtp-gbk-attachment.pcap";
+    let out = run_extract(&dir, &["--max-message-memory", "1000"], &[name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let idx = index(&dir);
+    let m = &idx["messages"][0];
+    assert!(
+        m["size"].as_u64().unwrap() > 1000,
+        "the sample must be over the bound"
+    );
+    assert!(m["note"].is_null(), "{m}");
+    let eml = fs::read(dir.join(m["eml"].as_str().unwrap())).unwrap();
+    assert_eq!(eml.len() as u64, m["size"].as_u64().unwrap());
+    assert_eq!(sha(&eml), m["sha256"].as_str().unwrap());
+    // The same as with the default bound, byte for byte.
+    let dflt = fresh("over-memory-bound-default");
+    assert!(run_extract(&dflt, &[], &[name]).status.success());
+    let m2 = &index(&dflt)["messages"][0];
+    assert_eq!(
+        fs::read(dflt.join(m2["eml"].as_str().unwrap())).unwrap(),
+        eml
+    );
 }

@@ -6,16 +6,21 @@
 use super::lines::Line;
 use super::mime::{MimeInfo, MimeLimits, MimeStream};
 use super::ChunkMeta;
-use crate::model::{Headers, Message, MessageDirection};
+use crate::model::{Headers, Message, MessageDirection, Spilled};
 use sha2::{Digest, Sha256};
+use std::io::{BufWriter, Write};
 use std::sync::Arc;
 
 /// Limits of message handling.
 #[derive(Debug, Clone, Copy)]
 pub struct MessageLimits {
     /// Message bytes kept in memory for extraction (with `keep_data`); a larger message
-    /// has no `data` and `truncated: ["data"]`. The hash and MIME decoding always cover all.
+    /// has no `data` and `truncated: ["data"]` (and, with `spill`, its bytes in a temporary
+    /// file instead). The hash and MIME decoding always cover all.
     pub keep_bytes: usize,
+    /// With `keep_data`, a message larger than `keep_bytes` goes on to an anonymous
+    /// temporary file (`Message::spilled`) so that it can still be extracted whole.
+    pub spill: bool,
     /// Keep message and attachment bytes (`Message::data`, `Attachment::data`). Without
     /// them a message in flight holds only MIME parser state (header buffers, a batch).
     pub keep_data: bool,
@@ -27,6 +32,7 @@ impl Default for MessageLimits {
         MessageLimits {
             keep_bytes: 64 * 1024 * 1024,
             keep_data: true,
+            spill: true,
             mime: MimeLimits::default(),
         }
     }
@@ -48,6 +54,9 @@ pub struct MessageBuilder {
     size: u64,
     /// The copy for extraction: only with `keep_data`, dropped once beyond `keep`.
     data: Option<Vec<u8>>,
+    /// Beyond `keep`, with `spill`: the copy goes on in a temporary file.
+    spill: Option<BufWriter<std::fs::File>>,
+    may_spill: bool,
     keep: usize,
     cut: bool,
     gaps: u64,
@@ -65,6 +74,8 @@ impl MessageBuilder {
             hasher: Sha256::new(),
             size: 0,
             data: limits.keep_data.then(Vec::new),
+            spill: None,
+            may_spill: limits.keep_data && limits.spill,
             keep: limits.keep_bytes,
             cut: false,
             gaps: 0,
@@ -78,12 +89,20 @@ impl MessageBuilder {
     /// Appends content bytes as they are.
     pub fn push(&mut self, bytes: &[u8]) {
         self.size += bytes.len() as u64;
-        if self.size > self.keep as u64 {
+        if self.size > self.keep as u64 && !self.cut {
             self.cut = true;
-            self.data = None;
+            let kept = self.data.take();
+            if let (Some(kept), true) = (kept, self.may_spill) {
+                self.spill = spill_file(&kept);
+            }
         }
         if let Some(d) = &mut self.data {
             d.extend_from_slice(bytes);
+        } else if let Some(f) = &mut self.spill {
+            if f.write_all(bytes).is_err() {
+                // Disk full or similar: the message stays hashed and decoded, not kept.
+                self.spill = None;
+            }
         }
         if self.batch.len() + bytes.len() > BATCH {
             self.flush();
@@ -189,8 +208,20 @@ impl MessageBuilder {
             time: self.meta.ts,
             truncated,
             data: self.data.map(Arc::new),
+            spilled: self.spill.and_then(|f| {
+                let file = f.into_inner().ok()?;
+                Some(Arc::new(Spilled::new(file, self.size)))
+            }),
         }
     }
+}
+
+/// An anonymous temporary file holding `first` (the bytes kept in memory so far); None when
+/// it cannot be made.
+fn spill_file(first: &[u8]) -> Option<BufWriter<std::fs::File>> {
+    let mut f = BufWriter::with_capacity(64 * 1024, tempfile::tempfile().ok()?);
+    f.write_all(first).ok()?;
+    Some(f)
 }
 
 #[cfg(test)]

@@ -316,6 +316,25 @@ fn write_new(p: &Path, data: &[u8], force: bool) -> Result<(), ExtractError> {
     f.flush().map_err(io_err(p))
 }
 
+/// Like `write_new`, the content written by `fill`.
+fn write_new_from(
+    p: &Path,
+    force: bool,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<u64>,
+) -> Result<(), ExtractError> {
+    if force {
+        clear(p, false)?;
+    }
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(p)
+        .map_err(io_err(p))?;
+    let mut w = io::BufWriter::with_capacity(256 * 1024, f);
+    fill(&mut w).map_err(io_err(p))?;
+    w.flush().map_err(io_err(p))
+}
+
 fn make_dir(p: &Path, force: bool) -> Result<(), ExtractError> {
     if force {
         clear(p, true)?;
@@ -481,14 +500,36 @@ impl ExtractSink {
                 entry.eml = Some(name);
                 self.messages_written += 1;
             }
-            None => {
-                let note = format!(
-                    "message bytes not kept ({} bytes, larger than the in-memory bound); no .eml written",
-                    m.size
-                );
-                self.warn(format!("message {}: {note}", m.id));
-                entry.note = Some(note);
-            }
+            None => match &m.spilled {
+                Some(sp) => {
+                    // Larger than the in-memory bound: copied from its temporary file.
+                    let name = format!("{stem}.eml");
+                    let p = child(&dir, &name)?;
+                    let mut hasher = Sha256::new();
+                    write_new_from(&p, self.force, |f| sp.copy_to(f, &mut |b| hasher.update(b)))?;
+                    let sum = hex::encode(hasher.finalize());
+                    if sum != m.sha256 || sp.len() != m.size {
+                        let note = format!(
+                            "the kept bytes ({} bytes) differ from the message on the wire ({} bytes)",
+                            sp.len(),
+                            m.size
+                        );
+                        self.warn(format!("message {}: {note}", m.id));
+                        entry.note = Some(note);
+                    }
+                    entry.sha256 = sum;
+                    entry.eml = Some(name);
+                    self.messages_written += 1;
+                }
+                None => {
+                    let note = format!(
+                        "message bytes not kept ({} bytes, larger than the in-memory bound, and no temporary file could be written); no .eml written",
+                        m.size
+                    );
+                    self.warn(format!("message {}: {note}", m.id));
+                    entry.note = Some(note);
+                }
+            },
         }
         let folder = if has_files {
             let d = child(&dir, &stem)?;
