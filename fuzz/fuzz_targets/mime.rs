@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let limits = MessageLimits {
         keep_bytes: 1 << 20,
         keep_data: true,
+        spill: false,
         mime: MimeLimits {
             max_attachments: 16,
             keep_attachment_bytes: 1 << 16,
