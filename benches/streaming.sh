@@ -8,7 +8,7 @@
 #   benches/streaming.sh --live [N]         live pipe latency over N sessions (default 100)
 #
 # Environment: BENCH_DIR, CONCURRENT (connections open at once, default 2000),
-# THREADS (default 1), PROTOCOLS (mail protocols of the capture, default smtp,pop3; e.g.
+# THREADS (default 1), VIEWS (default "jsonl json table creds extract transcript"), PROTOCOLS (mail protocols of the capture, default smtp,pop3; e.g.
 # imap or smtp,pop3,imap), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +43,7 @@ for mb in $sizes; do
   fi
   bytes=$(stat -c %s "$cap")
   sessions=""
-  for view in jsonl json table creds extract transcript; do
+  for view in ${VIEWS:-jsonl json table creds extract transcript}; do
     case $view in
       jsonl) args=(analyze --format jsonl) ;;
       json) args=(analyze --format json) ;;
