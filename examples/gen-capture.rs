@@ -12,7 +12,11 @@
 //! `--concurrent N` (500), `--loss P`, `--reorder P`, `--duplicate P`, `--fragment P`
 //! (probabilities per data segment, default 0), `--ipv6-every N` (7; 0 = no IPv6),
 //! `--max-attachment BYTES` (150000), `--protocols LIST` (mail protocols, comma-separated
-//! from `smtp,pop3,imap`; default `smtp,pop3`), `--seed N` (1), `-o PATH`.
+//! from `smtp,pop3,imap`; default `smtp,pop3`), `--seed N` (1), `-o PATH`,
+//! `--profile short` (issue 16's short sessions: all mail, attachments of 500 bytes plus up
+//! to `--max-attachment` (here 2000 unless given), every SMTP session authenticates and
+//! sends one message, every POP3 session makes one RETR and one TOP; options after it
+//! override what it sets).
 
 #[path = "../tests/common/mailgen.rs"]
 mod mailgen;
@@ -47,6 +51,15 @@ fn main() {
             "--max-attachment" => {
                 cfg.max_attachment = v.parse().unwrap_or_else(|_| bad("--max-attachment"))
             }
+            "--profile" => match v.as_str() {
+                "short" => {
+                    cfg.short = true;
+                    cfg.mail_percent = 100;
+                    cfg.max_attachment = 2_000;
+                }
+                "default" => {}
+                _ => bad("--profile"),
+            },
             "--seed" => cfg.seed = v.parse().unwrap_or_else(|_| bad("--seed")),
             "--protocols" => {
                 cfg.protocols = mailgen::Protocols::parse(&v).unwrap_or_else(|| bad("--protocols"))

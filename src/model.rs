@@ -29,6 +29,56 @@ impl Ts {
     /// RFC 3339 in UTC with microsecond precision (nanoseconds when they are not zero
     /// below the microsecond), e.g. `2026-11-25T12:57:35.123456Z`.
     pub fn rfc3339(self) -> String {
+        let mut buf = [0u8; RFC3339_MAX];
+        match self.rfc3339_into(&mut buf) {
+            Some(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            None => self.rfc3339_slow(),
+        }
+    }
+
+    /// [`Ts::rfc3339`] into a stack buffer, without allocating (JSON writes one per command
+    /// and reply): its length, or None when the year does not have four digits (then
+    /// [`Ts::rfc3339`] formats it the general way).
+    fn rfc3339_into(self, buf: &mut [u8; RFC3339_MAX]) -> Option<usize> {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000) as u32;
+        let dt = time::OffsetDateTime::from_unix_timestamp(secs).ok()?;
+        let (year, month, day) = dt.to_calendar_date();
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let (h, m, sec) = dt.to_hms();
+        fn digits(out: &mut [u8], mut v: u32) {
+            for b in out.iter_mut().rev() {
+                *b = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        digits(&mut buf[0..4], year as u32);
+        buf[4] = b'-';
+        digits(&mut buf[5..7], month as u32);
+        buf[7] = b'-';
+        digits(&mut buf[8..10], day.into());
+        buf[10] = b'T';
+        digits(&mut buf[11..13], h.into());
+        buf[13] = b':';
+        digits(&mut buf[14..16], m.into());
+        buf[16] = b':';
+        digits(&mut buf[17..19], sec.into());
+        buf[19] = b'.';
+        let end = if nanos.is_multiple_of(1000) {
+            digits(&mut buf[20..26], nanos / 1000);
+            26
+        } else {
+            digits(&mut buf[20..29], nanos);
+            29
+        };
+        buf[end] = b'Z';
+        Some(end + 1)
+    }
+
+    /// The general form, for years outside 0..=9999 and timestamps `time` cannot represent.
+    fn rfc3339_slow(self) -> String {
         let secs = self.0.div_euclid(1_000_000_000);
         let nanos = self.0.rem_euclid(1_000_000_000) as u32;
         let dt = match time::OffsetDateTime::from_unix_timestamp(secs) {
@@ -53,9 +103,17 @@ impl Ts {
     }
 }
 
+/// Longest [`Ts::rfc3339_into`] output: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+const RFC3339_MAX: usize = 30;
+
 impl Serialize for Ts {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.rfc3339())
+        let mut buf = [0u8; RFC3339_MAX];
+        match self.rfc3339_into(&mut buf) {
+            // Only ASCII digits and separators were written.
+            Some(n) => s.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or_default()),
+            None => s.serialize_str(&self.rfc3339_slow()),
+        }
     }
 }
 
@@ -686,5 +744,22 @@ mod tests {
             Ts::from_parts(1_700_000_000, 123_456_789).rfc3339(),
             "2023-11-14T22:13:20.123456789Z"
         );
+        // The fast form and the general one agree (nanoseconds in i64 span 1677 to 2262).
+        for ns in [
+            0i64,
+            -1,
+            1,
+            999,
+            1_000,
+            86_399_999_999_999,
+            i64::MAX,
+            i64::MIN,
+            1_764_000_000_123_456_789,
+        ] {
+            let t = Ts(ns);
+            assert_eq!(t.rfc3339(), t.rfc3339_slow(), "{ns}");
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.rfc3339_slow()), "{ns}");
+        }
     }
 }

@@ -44,7 +44,13 @@ pub fn cell(s: &str, max: usize) -> String {
 
 /// Lossy UTF-8 of capture bytes (invalid sequences become U+FFFD).
 pub fn lossy(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    // The same result as `from_utf8_lossy` alone, but valid text (nearly every protocol
+    // line) is checked by `from_utf8`'s word-at-a-time ASCII path, not character by
+    // character.
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 #[cfg(test)]

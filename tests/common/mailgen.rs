@@ -41,6 +41,10 @@ pub struct GenConfig {
     pub seed: u64,
     /// The mail protocols of the mail sessions (default SMTP and POP3).
     pub protocols: Protocols,
+    /// Short sessions (`--profile short`): every SMTP session authenticates, messages are
+    /// `500 + below(max_attachment)` bytes of attachment, a POP3 session makes one RETR
+    /// then one TOP of the same message. Off: the captures are those of before.
+    pub short: bool,
 }
 
 impl Default for GenConfig {
@@ -57,6 +61,7 @@ impl Default for GenConfig {
             max_attachment: 150_000,
             seed: 1,
             protocols: Protocols::default(),
+            short: false,
         }
     }
 }
@@ -173,7 +178,7 @@ fn dot_stuff(m: &[u8]) -> Vec<u8> {
 
 type Writes = Vec<(bool, Vec<u8>)>;
 
-fn smtp(rng: &mut Rng, n: u64, max_attach: usize) -> Writes {
+fn smtp(rng: &mut Rng, n: u64, max_attach: usize, short: bool) -> Writes {
     let mut w: Writes = Vec::new();
     let mut s = |c: bool, t: &str| w.push((c, t.as_bytes().to_vec()));
     s(false, "220 mx.example.test ESMTP ready\r\n");
@@ -186,7 +191,9 @@ fn smtp(rng: &mut Rng, n: u64, max_attach: usize) -> Writes {
     let (user, pw) = (format!("user{n}"), format!("pw-{n}"));
     let ok = "235 2.7.0 Authentication successful\r\n";
     let mut pipelined = false;
-    match n % 8 {
+    // Short sessions all authenticate: the no-AUTH case 6 becomes AUTH PLAIN.
+    let kind = if short && n % 8 == 6 { 1 } else { n % 8 };
+    match kind {
         0 => {
             s(true, "AUTH LOGIN\r\n");
             s(false, "334 VXNlcm5hbWU6\r\n");
@@ -260,7 +267,8 @@ fn smtp(rng: &mut Rng, n: u64, max_attach: usize) -> Writes {
         s(true, "DATA\r\n");
         s(false, "354 End data with <CR><LF>.<CR><LF>\r\n");
     }
-    let size = 2_000 + rng.below(max_attach.max(1) as u64) as usize;
+    let base = if short { 500 } else { 2_000 };
+    let size = base + rng.below(max_attach.max(1) as u64) as usize;
     let mut body = dot_stuff(&message(rng, n, size));
     body.extend_from_slice(b".\r\n");
     w.push((true, body));
@@ -270,7 +278,7 @@ fn smtp(rng: &mut Rng, n: u64, max_attach: usize) -> Writes {
     w
 }
 
-fn pop3(rng: &mut Rng, n: u64, max_attach: usize) -> Writes {
+fn pop3(rng: &mut Rng, n: u64, max_attach: usize, short: bool) -> Writes {
     let mut w: Writes = Vec::new();
     let mut s = |c: bool, t: &str| w.push((c, t.as_bytes().to_vec()));
     let stamp = format!("<{n}.1764000000@pop.example.test>");
@@ -304,16 +312,40 @@ fn pop3(rng: &mut Rng, n: u64, max_attach: usize) -> Writes {
         }
     }
     s(false, "+OK Logged in.\r\n");
-    let count = 1 + (n / 4) % 2;
+    let count = if short { 1 } else { 1 + (n / 4) % 2 };
     s(true, "STAT\r\n");
     s(false, &format!("+OK {count} 1000\r\n"));
     for i in 1..=count {
         w.push((true, format!("RETR {i}\r\n").into_bytes()));
-        let size = 5_000 + rng.below(2 * max_attach.max(1) as u64 / count) as usize;
+        let size = if short {
+            500 + rng.below(max_attach.max(1) as u64) as usize
+        } else {
+            5_000 + rng.below(2 * max_attach.max(1) as u64 / count) as usize
+        };
+        let msg = message(rng, n * 16 + i, size);
         let mut body = b"+OK message follows\r\n".to_vec();
-        body.extend_from_slice(&dot_stuff(&message(rng, n * 16 + i, size)));
+        body.extend_from_slice(&dot_stuff(&msg));
         body.extend_from_slice(b".\r\n");
         w.push((false, body));
+        if short {
+            // TOP i 5: the header, the blank line, the first five body lines.
+            w.push((true, format!("TOP {i} 5\r\n").into_bytes()));
+            let hdr_end = msg
+                .windows(4)
+                .position(|x| x == b"\r\n\r\n")
+                .map_or(msg.len(), |p| p + 4);
+            let mut end = hdr_end;
+            for _ in 0..5 {
+                match msg[end..].windows(2).position(|x| x == b"\r\n") {
+                    Some(p) => end += p + 2,
+                    None => break,
+                }
+            }
+            let mut top = b"+OK top of message follows\r\n".to_vec();
+            top.extend_from_slice(&dot_stuff(&msg[..end]));
+            top.extend_from_slice(b".\r\n");
+            w.push((false, top));
+        }
     }
     w.push((true, b"QUIT\r\n".to_vec()));
     w.push((false, b"+OK Logging out.\r\n".to_vec()));
@@ -927,11 +959,11 @@ pub fn generate_with_truth<W: Write>(
                 let r = rng.below(wp + ws + wi);
                 if r < wp {
                     w.stats.pop3_sessions += 1;
-                    (110, pop3(&mut rng, n, cfg.max_attachment))
+                    (110, pop3(&mut rng, n, cfg.max_attachment, cfg.short))
                 } else if r < wp + ws {
                     w.stats.smtp_sessions += 1;
                     let port = if n.is_multiple_of(5) { 587 } else { 25 };
-                    (port, smtp(&mut rng, n, cfg.max_attachment))
+                    (port, smtp(&mut rng, n, cfg.max_attachment, cfg.short))
                 } else {
                     w.stats.imap_sessions += 1;
                     (

@@ -1598,7 +1598,7 @@ impl MsgState {
 
 /// Lossy UTF-8 text of wire bytes.
 fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    crate::text::lossy(b).into_owned()
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary; true when it was cut.
