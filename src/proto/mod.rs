@@ -9,6 +9,7 @@ pub mod mime;
 pub mod pop3;
 pub mod sasl;
 pub mod smtp;
+pub mod upgrade;
 
 use crate::model::{
     Command, Counters, Credential, DialogueEntry, Finding, Message, Protocol, ProtocolDetail, Side,

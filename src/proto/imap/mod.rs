@@ -53,6 +53,7 @@ use super::dialogue::Dialogue;
 use super::lines::{Line, LineReader, DEFAULT_MAX_LINE};
 use super::message::{MessageBuilder, MessageLimits};
 use super::sasl::{self, SaslExchange};
+use super::upgrade::Upgrade;
 use super::{ChunkMeta, Dissector, EndReason, Recognition, SessionOutput, StreamConsumer};
 use crate::model::{
     Command, Credential, DialogueEvent, Finding, ImapDetail, ImapMailbox, Message,
@@ -404,17 +405,8 @@ pub struct ImapDissector {
     idling: bool,
     logout_answered: bool,
     starttls_offered: bool,
-    /// STARTTLS was accepted but this side went on in clear text (first frame).
-    not_negotiated: Option<(Side, u64)>,
-    /// STARTTLS was refused (tagged NO/BAD).
-    starttls_refused: bool,
-    /// The client went on in clear after STARTTLS was refused: (command, frame).
-    refused_then: Option<(String, u64)>,
-    /// The transport decrypts the TLS part: what follows is plaintext that was protected.
-    decrypting: bool,
-    /// TLS began in the last `data` call: its last n bytes (see `take_tls_start`).
-    tls_tail: Option<usize>,
-    tls_signalled: bool,
+    /// Where TLS began, decryption, and the STARTTLS findings.
+    upgrade: Upgrade,
     end: Option<EndReason>,
     mailbox: Option<String>,
     /// The whole-message range length asked for by the latest FETCH (`<o.len>`).
@@ -482,12 +474,7 @@ impl ImapDissector {
             idling: false,
             logout_answered: false,
             starttls_offered: false,
-            not_negotiated: None,
-            starttls_refused: false,
-            refused_then: None,
-            decrypting: false,
-            tls_tail: None,
-            tls_signalled: false,
+            upgrade: Upgrade::default(),
             end: None,
             mailbox: None,
             asked: None,
@@ -574,7 +561,7 @@ impl ImapDissector {
             m => format!("AUTHENTICATE {m} credentials"),
         };
         let mut c = c;
-        c.encrypted = self.decrypting;
+        c.encrypted = self.upgrade.decrypting();
         if self.tls == Tls::None {
             self.findings.push(Finding {
                 code: "cleartext-auth".into(),
@@ -592,7 +579,7 @@ impl ImapDissector {
         let i = self.messages.len();
         let mut msg = msg;
         msg.id = i.to_string();
-        msg.encrypted = self.decrypting;
+        msg.encrypted = self.upgrade.decrypting();
         if self.tls == Tls::None {
             let what = match (msg.direction, msg.partial) {
                 (MessageDirection::Appended, _) => "uploaded with APPEND",
@@ -628,7 +615,7 @@ impl ImapDissector {
 
     fn feed(&mut self, from: Side, bytes: &[u8], meta: ChunkMeta) {
         let s = side(from);
-        if self.tls == Tls::Implicit && !self.decrypting {
+        if self.tls == Tls::Implicit && !self.upgrade.decrypting() {
             if !bytes.is_empty() && !self.client_spoke[s] {
                 self.tls_record_seen |= bytes[0] == 0x16 && bytes.get(1).is_none_or(|&v| v == 3);
             }
@@ -641,10 +628,7 @@ impl ImapDissector {
         while !input.is_empty() {
             match self.dirs[s].mode {
                 Mode::Tls => {
-                    if !self.tls_signalled {
-                        self.tls_signalled = true;
-                        self.tls_tail = Some(input.len());
-                    }
+                    self.upgrade.tls_began(input.len());
                     self.tls_bytes(from, input.len(), meta);
                     return;
                 }
@@ -657,8 +641,8 @@ impl ImapDissector {
                     }
                     self.dirs[s].mode = Mode::Plain;
                     // Reported once, in `finish`, like SMTP and POP3 do.
-                    if self.not_negotiated.is_none() {
-                        self.not_negotiated = Some((from, meta.frame));
+                    if self.upgrade.not_negotiated.is_none() {
+                        self.upgrade.not_negotiated = Some((from, meta.frame));
                     }
                 }
                 Mode::Plain => {
@@ -1326,9 +1310,9 @@ impl ImapDissector {
             .collect();
         let mut toks = Tokens::new(&lg.text, &lits);
         toks.skip(arg_start);
-        if self.starttls_refused && self.refused_then.is_none() && upper != "LOGOUT" {
-            self.refused_then = Some((upper.clone(), lg.last_meta.frame));
-        }
+        self.upgrade.command(lg.last_meta.frame, || {
+            (upper != "LOGOUT").then(|| upper.clone())
+        });
         let kind = match upper.as_str() {
             "LOGIN" => {
                 let user = toks.astring();
@@ -1722,7 +1706,7 @@ impl ImapDissector {
                 }
                 self.switched = true;
             }
-            Kind::Starttls => self.starttls_refused = true,
+            Kind::Starttls => self.upgrade.refused(),
             Kind::Logout => self.logout_answered = true,
             Kind::Idle => self.idling = false,
             Kind::Append(msgs) if ok => {
@@ -1755,7 +1739,7 @@ impl StreamConsumer for ImapDissector {
     fn gap(&mut self, from: Side, len: u64, meta: ChunkMeta) {
         let s = side(from);
         self.entry(from, meta, DialogueEvent::Gap { bytes: len });
-        if (self.tls == Tls::Implicit && !self.decrypting)
+        if (self.tls == Tls::Implicit && !self.upgrade.decrypting())
             || matches!(self.dirs[s].mode, Mode::Tls | Mode::Dead)
         {
             return;
@@ -1871,21 +1855,13 @@ impl Dissector for ImapDissector {
             self.abandon(p);
         }
         self.finish_sasl(None, None);
-        if let Some((side, frame)) = self.not_negotiated {
-            let who = match side {
-                Side::Client => "client",
-                Side::Server => "server",
-            };
-            self.findings.push(Finding {
-                code: "starttls-not-negotiated".into(),
-                detail: format!(
-                    "the server accepted STARTTLS (tagged OK) but the {who} went on in clear text instead of starting TLS (frame {frame}); the rest was read as clear text"
-                ),
-            });
-        } else if self.starttls_offered
+        self.upgrade
+            .findings("STARTTLS", "tagged OK", &mut self.findings);
+        if self.upgrade.not_negotiated.is_none()
+            && self.starttls_offered
             && self.tls == Tls::None
             && !self.credentials.is_empty()
-            && self.refused_then.is_none()
+            && !self.upgrade.went_on_after_refusal()
         {
             self.findings.push(Finding {
                 code: "starttls-offered-not-used".into(),
@@ -1903,16 +1879,8 @@ impl Dissector for ImapDissector {
             self.anomalies_dropped = 0;
             self.truncate("anomalies");
         }
-        if let Some((cmd, frame)) = self.refused_then.take() {
-            self.findings.push(Finding {
-                code: "starttls-refused".into(),
-                detail: format!(
-                    "the client asked for STARTTLS, the server refused it, and the client went on in clear text ({cmd}, frame {frame})"
-                ),
-            });
-        }
         let complete = match self.tls {
-            _ if self.decrypting => self.banner.is_some() && self.logout_answered,
+            _ if self.upgrade.decrypting() => self.banner.is_some() && self.logout_answered,
             Tls::None => self.banner.is_some() && self.logout_answered,
             Tls::Starttls => self.banner.is_some() && self.end == Some(EndReason::Fin),
             Tls::Implicit => self.end == Some(EndReason::Fin),
@@ -1934,12 +1902,11 @@ impl Dissector for ImapDissector {
     }
 
     fn take_tls_start(&mut self) -> Option<usize> {
-        self.tls_tail.take()
+        self.upgrade.take_start()
     }
 
     fn tls_decrypted(&mut self) {
-        self.decrypting = true;
-        self.tls_signalled = true;
+        self.upgrade.decrypted();
         let max_line = self.cfg.limits.max_line;
         for d in &mut self.dirs {
             let entry = d.tls_entry;

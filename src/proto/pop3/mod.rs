@@ -56,6 +56,7 @@ use super::dialogue::Dialogue;
 use super::lines::{Line, LineReader, DEFAULT_MAX_LINE};
 use super::message::{is_terminator, MessageBuilder, MessageLimits};
 use super::sasl::{self, SaslExchange};
+use super::upgrade::Upgrade;
 use super::Recognition;
 use super::{ChunkMeta, Dissector, EndReason, SessionOutput, StreamConsumer};
 use crate::model::{
@@ -292,8 +293,8 @@ pub struct Pop3Dissector {
     /// STLS was answered +OK: the next bytes (of either side) decide whether TLS really
     /// started (a TLS record) or the dialogue went on in clear.
     tls_unconfirmed: bool,
-    /// After +OK to STLS, this side went on in clear at this frame.
-    not_negotiated: Option<(Side, u64)>,
+    /// Where TLS began, decryption, and the STLS findings.
+    upgrade: Upgrade,
     /// Transcript index of the `Tls` entry per side (client, server).
     tls_entry: [Option<usize>; 2],
 
@@ -335,16 +336,6 @@ pub struct Pop3Dissector {
     truncated: Vec<String>,
     anomalies: Vec<String>,
     anomalies_dropped: u64,
-
-    /// STLS was refused (-ERR).
-    stls_refused: bool,
-    /// The client went on in clear after STLS was refused: (verb, frame).
-    refused_then: Option<(String, u64)>,
-    /// The transport decrypts the TLS part: what follows is plaintext that was protected.
-    decrypting: bool,
-    /// TLS began in the last `data` call: its last n bytes (see `take_tls_start`).
-    tls_tail: Option<usize>,
-    tls_signalled: bool,
 }
 
 impl Pop3Dissector {
@@ -361,7 +352,7 @@ impl Pop3Dissector {
                 Tls::None
             },
             tls_unconfirmed: false,
-            not_negotiated: None,
+            upgrade: Upgrade::default(),
             tls_entry: [None; 2],
             client_spoke: false,
             server_spoke: false,
@@ -401,17 +392,12 @@ impl Pop3Dissector {
             truncated: Vec::new(),
             anomalies: Vec::new(),
             anomalies_dropped: 0,
-            stls_refused: false,
-            refused_then: None,
-            decrypting: false,
-            tls_tail: None,
-            tls_signalled: false,
         }
     }
 
     /// The bytes are TLS that is not decrypted: counted only.
     fn opaque(&self) -> bool {
-        self.tls != Tls::None && !self.decrypting
+        self.tls != Tls::None && !self.upgrade.decrypting()
     }
 
     /// Evidence that this connection really was POP3 (see the module documentation). For
@@ -487,8 +473,8 @@ impl Pop3Dissector {
             m => format!("AUTH {m} credentials"),
         };
         let mut c = c;
-        c.encrypted = self.decrypting;
-        if !self.decrypting {
+        c.encrypted = self.upgrade.decrypting();
+        if !c.encrypted {
             self.findings.push(Finding {
                 code: "cleartext-auth".into(),
                 detail: format!("{what} for {who} sent in clear text (frame {})", c.frame),
@@ -566,10 +552,10 @@ impl Pop3Dissector {
             return;
         }
         let cmd = parser::parse_command(verb, arg);
-        if self.stls_refused && self.refused_then.is_none() && !verb.eq_ignore_ascii_case(b"QUIT") {
-            let v = String::from_utf8_lossy(verb).to_ascii_uppercase();
-            self.refused_then = Some((v, meta.frame));
-        }
+        self.upgrade.command(meta.frame, || {
+            (!verb.eq_ignore_ascii_case(b"QUIT"))
+                .then(|| String::from_utf8_lossy(verb).to_ascii_uppercase())
+        });
         self.first_client_known.get_or_insert(cmd.is_known());
         if cmd.is_known() {
             self.known_cmds += 1;
@@ -878,7 +864,7 @@ impl Pop3Dissector {
                 self.tls_unconfirmed = true;
                 self.starttls_offered = true;
             }
-            Kind::Stls => self.stls_refused = true,
+            Kind::Stls => self.upgrade.refused(),
             _ => {}
         }
         if let Some((kind, cmd)) = opens {
@@ -1031,7 +1017,7 @@ impl Pop3Dissector {
             return;
         }
         msg.id = self.messages.len().to_string();
-        msg.encrypted = self.decrypting;
+        msg.encrypted = self.upgrade.decrypting();
         msg.partial = partial;
         msg.pop3_number = number;
         msg.uidl = number.and_then(|n| self.uidl.get(&n).cloned());
@@ -1047,7 +1033,7 @@ impl Pop3Dissector {
                 msg.size, msg.frame
             )
         };
-        if !self.decrypting {
+        if !msg.encrypted {
             self.findings.push(Finding {
                 code: "cleartext-mail".into(),
                 detail,
@@ -1063,13 +1049,12 @@ impl Pop3Dissector {
             self.tls_unconfirmed = false;
             if !super::is_tls_record_start(bytes) {
                 self.tls = Tls::None;
-                self.not_negotiated = Some((from, meta.frame));
+                self.upgrade.not_negotiated = Some((from, meta.frame));
             }
         }
         if self.opaque() {
-            if self.tls == Tls::Starttls && !self.tls_signalled {
-                self.tls_signalled = true;
-                self.tls_tail = Some(bytes.len());
+            if self.tls == Tls::Starttls {
+                self.upgrade.tls_began(bytes.len());
             }
             if self.tls == Tls::Implicit && !bytes.is_empty() && !self.side_spoke(from) {
                 // A TLS record starts with content type 22 (handshake) and version 3.x.
@@ -1200,33 +1185,16 @@ impl Dissector for Pop3Dissector {
             self.abandon(p);
         }
         self.finish_sasl(None, None);
-        if let Some((side, frame)) = self.not_negotiated {
-            let who = match side {
-                Side::Client => "client",
-                Side::Server => "server",
-            };
-            self.findings.push(Finding {
-                code: "starttls-not-negotiated".into(),
-                detail: format!(
-                    "the server accepted STLS (+OK) but the {who} went on in clear text instead of starting TLS (frame {frame}); the rest was read as clear text"
-                ),
-            });
-        } else if self.starttls_offered
+        self.upgrade.findings("STLS", "+OK", &mut self.findings);
+        if self.upgrade.not_negotiated.is_none()
+            && self.starttls_offered
             && self.tls == Tls::None
             && !self.credentials.is_empty()
-            && self.refused_then.is_none()
+            && !self.upgrade.went_on_after_refusal()
         {
             self.findings.push(Finding {
                 code: "starttls-offered-not-used".into(),
                 detail: "the server offered STLS but the client authenticated in clear text".into(),
-            });
-        }
-        if let Some((verb, frame)) = self.refused_then.take() {
-            self.findings.push(Finding {
-                code: "starttls-refused".into(),
-                detail: format!(
-                    "the client asked for STLS, the server refused it, and the client went on in clear text ({verb}, frame {frame})"
-                ),
             });
         }
         if self.anomalies_dropped > 0 {
@@ -1237,7 +1205,7 @@ impl Dissector for Pop3Dissector {
             self.truncate("anomalies");
         }
         let complete = match self.tls {
-            _ if self.decrypting => self.banner.is_some() && self.quit_answered,
+            _ if self.upgrade.decrypting() => self.banner.is_some() && self.quit_answered,
             Tls::None => self.banner.is_some() && self.quit_answered,
             // The QUIT is encrypted: a FIN after the visible start is the proper end.
             Tls::Starttls => self.banner.is_some() && self.end == Some(EndReason::Fin),
@@ -1269,12 +1237,11 @@ impl Dissector for Pop3Dissector {
     }
 
     fn take_tls_start(&mut self) -> Option<usize> {
-        self.tls_tail.take()
+        self.upgrade.take_start()
     }
 
     fn tls_decrypted(&mut self) {
-        self.decrypting = true;
-        self.tls_signalled = true;
+        self.upgrade.decrypted();
         self.tls_unconfirmed = false;
         let max_line = self.cfg.limits.max_line;
         self.client = LineReader::new(max_line);

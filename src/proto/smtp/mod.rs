@@ -50,6 +50,7 @@ use super::dialogue::Dialogue;
 use super::lines::{Line, LineReader};
 use super::message::{is_terminator, MessageBuilder, MessageLimits};
 use super::sasl::{self, SaslExchange};
+use super::upgrade::Upgrade;
 use super::{ChunkMeta, Dissector, EndReason, SessionOutput, StreamConsumer};
 use crate::model::{
     Command, Credential, DialogueEvent, Finding, Message, MessageDirection, Protocol,
@@ -280,9 +281,8 @@ struct State {
     /// STARTTLS was answered 220: the next bytes (of either side) decide whether TLS
     /// really started (a TLS record) or the dialogue went on in clear.
     tls_unconfirmed: bool,
-    /// After a 220 to STARTTLS, this side went on in clear at this frame.
-    not_negotiated: Option<(Side, u64)>,
-    starttls_refused: bool,
+    /// Where TLS began, decryption, and the STARTTLS findings.
+    upgrade: Upgrade,
     quit_answered: bool,
     commands: Vec<Command>,
     credentials: Vec<Credential>,
@@ -315,13 +315,6 @@ struct State {
     smtp_signs: u64,
     /// AUTH or MAIL in clear after STARTTLS was offered: (verb, frame).
     not_used: Option<(&'static str, u64)>,
-    /// The client went on in clear after STARTTLS was refused: (verb, frame).
-    refused_then: Option<(String, u64)>,
-    /// The transport decrypts the TLS part: what follows is plaintext that was protected.
-    decrypting: bool,
-    /// TLS began in the last `data` call: its last n bytes (see `take_tls_start`).
-    tls_tail: Option<usize>,
-    tls_signalled: bool,
 }
 
 impl SmtpDissector {
@@ -531,15 +524,14 @@ impl Dissector for SmtpDissector {
     }
 
     fn take_tls_start(&mut self) -> Option<usize> {
-        self.st.tls_tail.take()
+        self.st.upgrade.take_start()
     }
 
     fn tls_decrypted(&mut self) {
         // RFC 3207 §4.2: after the handshake the client starts over with EHLO; nothing of
         // the clear dialogue carries on but the transactions already reported.
         let st = &mut self.st;
-        st.decrypting = true;
-        st.tls_signalled = true;
+        st.upgrade.decrypted();
         st.tls_unconfirmed = false;
         st.client_mode = Some(ClientMode::Command);
         st.server_opaque = false;
@@ -602,9 +594,8 @@ impl State {
     }
 
     fn opaque_bytes(&mut self, from: Side, n: usize, meta: ChunkMeta) {
-        if self.tls == Tls::Starttls && !self.tls_signalled {
-            self.tls_signalled = true;
-            self.tls_tail = Some(n);
+        if self.tls == Tls::Starttls {
+            self.upgrade.tls_began(n);
         }
         let i = match from {
             Side::Client => 0,
@@ -636,7 +627,7 @@ impl State {
             self.start_tls();
         } else {
             self.tls = Tls::None;
-            self.not_negotiated = Some((from, meta.frame));
+            self.upgrade.not_negotiated = Some((from, meta.frame));
         }
     }
 
@@ -705,9 +696,8 @@ impl State {
             self.junk_lines += 1;
         }
         let verb = cmd.verb().to_string();
-        if self.starttls_refused && self.refused_then.is_none() && verb != "QUIT" {
-            self.refused_then = Some((verb.clone(), line.meta.frame));
-        }
+        self.upgrade
+            .command(line.meta.frame, || (verb != "QUIT").then(|| verb.clone()));
         if parser::is_ftp_verb(&verb) {
             self.ftp_signs += 1;
         }
@@ -1019,7 +1009,7 @@ impl State {
             self.client_mode = Some(ClientMode::Command);
         }
         let mut cred = s.ex.finish(success, reply);
-        cred.encrypted = self.decrypting;
+        cred.encrypted = self.upgrade.decrypting();
         if s.responses > 0 && self.tls == Tls::None {
             self.cleartext_creds
                 .push((cred.mechanism.clone(), cred.frame));
@@ -1136,7 +1126,7 @@ impl State {
             .builder
             .unwrap_or_else(|| MessageBuilder::new(ChunkMeta::default(), &limits));
         let mut message = builder.finish(ended && !m.gap, MessageDirection::Sent, &limits);
-        message.encrypted = self.decrypting;
+        message.encrypted = self.upgrade.decrypting();
         let idx = self.messages.len();
         self.transactions[m.tx].message = Some(idx.to_string());
         self.messages.push(message);
@@ -1303,7 +1293,7 @@ impl State {
                 } else {
                     // Refused: the dialogue goes on in clear.
                     self.starttls_pending = false;
-                    self.starttls_refused = true;
+                    self.upgrade.refused();
                 }
             }
             Kind::Quit if r.is(b"221") => self.quit_answered = true,
@@ -1540,41 +1530,19 @@ impl State {
                 });
             }
         }
-        if let Some((side, frame)) = self.not_negotiated {
-            let who = match side {
-                Side::Client => "client",
-                Side::Server => "server",
-            };
-            out.push(Finding {
-                code: "starttls-not-negotiated".into(),
-                detail: format!(
-                    "the server accepted STARTTLS (220) but the {who} went on in clear text instead of starting TLS (frame {frame}); the rest was read as clear text"
-                ),
-            });
-        }
-        if let Some((verb, frame)) = &self.refused_then {
-            out.push(Finding {
-                code: "starttls-refused".into(),
-                detail: format!(
-                    "the client asked for STARTTLS, the server refused it, and the client went on in clear text ({verb}, frame {frame})"
-                ),
-            });
-        }
-        if let Some((verb, frame)) = self
-            .not_used
-            .filter(|_| self.not_negotiated.is_none() && self.refused_then.is_none())
-        {
+        self.upgrade.findings("STARTTLS", "220", &mut out);
+        // A refused STARTTLS is reported as such (the client went on in clear with the very
+        // command that would make this finding).
+        let (negotiation, refusal) = (
+            self.upgrade.not_negotiated.is_some(),
+            self.upgrade.went_on_after_refusal(),
+        );
+        if let Some((verb, frame)) = self.not_used.filter(|_| !negotiation && !refusal) {
             out.push(Finding {
                 code: "starttls-offered-not-used".into(),
-                detail: if self.starttls_refused {
-                    format!(
-                        "the server offered STARTTLS but refused it; the client sent {verb} in clear (frame {frame})"
-                    )
-                } else {
-                    format!(
-                        "the server offered STARTTLS; the client sent {verb} in clear without it (frame {frame})"
-                    )
-                },
+                detail: format!(
+                    "the server offered STARTTLS; the client sent {verb} in clear without it (frame {frame})"
+                ),
             });
         }
         out
