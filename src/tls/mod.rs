@@ -260,17 +260,19 @@ impl TlsSession {
                 self.stats.decrypted += 1;
                 self.stats.records_lost += o.skipped;
                 self.info.decrypted = true;
-                let ct = o.content_type;
-                // Copy out of the decryptor's scratch: handling may replace the decryptor.
-                let pt = o.plaintext.to_vec();
-                match ct {
+                match o.content_type {
                     record::APPLICATION_DATA => {
-                        self.stats.plaintext_bytes += pt.len() as u64;
-                        if !pt.is_empty() {
-                            sink.data(from, &pt, r.meta);
+                        // Straight from the decryptor's scratch: no copy per record.
+                        self.stats.plaintext_bytes += o.plaintext.len() as u64;
+                        if !o.plaintext.is_empty() {
+                            sink.data(from, o.plaintext, r.meta);
                         }
                     }
-                    record::HANDSHAKE => self.handshake_bytes(from, &pt),
+                    record::HANDSHAKE => {
+                        // Copied out: handling a handshake message may replace the decryptor.
+                        let pt = o.plaintext.to_vec();
+                        self.handshake_bytes(from, &pt);
+                    }
                     _ => {}
                 }
             }
