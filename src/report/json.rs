@@ -95,9 +95,8 @@ impl<W: Write> JsonlSink<W> {
 
 impl<W: Write> Sink for JsonlSink<W> {
     fn session(&mut self, r: SessionRecord) -> io::Result<()> {
-        // The same bytes as serde_json writes (`jsonw` is tested against it).
         fn line<T: Serialize>(buf: &mut Vec<u8>, kind: &str, record: &T) -> io::Result<()> {
-            super::jsonw::to_vec(buf, &Typed { kind, record })?;
+            serde_json::to_writer(&mut *buf, &Typed { kind, record })?;
             buf.push(b'\n');
             Ok(())
         }

@@ -6,6 +6,5 @@ pub mod creds;
 pub mod extract;
 pub mod hashcat;
 pub mod json;
-pub(crate) mod jsonw;
 pub mod table;
 pub mod transcript;
