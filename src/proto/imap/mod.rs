@@ -323,6 +323,23 @@ struct Lit {
     meta: ChunkMeta,
 }
 
+impl Lit {
+    /// Octets of this literal were lost: the message (or the range's assembly) it carries
+    /// has a gap.
+    fn mark_lost(&mut self, assembly: Option<&mut Assembly>) {
+        self.lost = true;
+        match &mut self.role {
+            Role::Message(m) => m.builder.gap(),
+            Role::Range => {
+                if let Some(a) = assembly {
+                    a.builder.gap();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// One direction of the connection.
 #[derive(Debug)]
 struct Dir {
@@ -1755,16 +1772,7 @@ impl StreamConsumer for ImapDissector {
             return;
         }
         if let Some(lit) = self.dirs[s].lit.as_mut() {
-            lit.lost = true;
-            match &mut lit.role {
-                Role::Message(m) => m.builder.gap(),
-                Role::Range => {
-                    if let Some(a) = self.assembly.as_mut() {
-                        a.builder.gap();
-                    }
-                }
-                _ => {}
-            }
+            lit.mark_lost(self.assembly.as_mut());
             let lost = len.min(lit.remaining);
             if let (Role::Range, Some(a)) = (&lit.role, self.assembly.as_mut()) {
                 // Offsets of later ranges count the lost octets too.
@@ -1837,16 +1845,7 @@ impl Dissector for ImapDissector {
                 "literal of {total} octets not finished at the end of the stream ({left} missing)"
             ));
             if let Some(lit) = self.dirs[s].lit.as_mut() {
-                lit.lost = true;
-                match &mut lit.role {
-                    Role::Message(m) => m.builder.gap(),
-                    Role::Range => {
-                        if let Some(a) = self.assembly.as_mut() {
-                            a.builder.gap();
-                        }
-                    }
-                    _ => {}
-                }
+                lit.mark_lost(self.assembly.as_mut());
             }
             self.literal_end(from);
         }
