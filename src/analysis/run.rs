@@ -13,7 +13,7 @@ use crate::capture::{CaptureError, CaptureReader, LinkType};
 use crate::community::{community_id, TCP};
 use crate::decode::{Decoded, Decoder};
 use crate::flow::FlowTable;
-use crate::model::{CaptureInfo, Counters, ProtocolDetail, Session, Tls, Ts, Warning};
+use crate::model::{CaptureInfo, Counters, ProtocolDetail, Session, Ts, Warning};
 use crate::proto::ChunkMeta;
 use crate::sink::{CaptureFailure, SessionRecord, Sink};
 use std::cmp::Reverse;
@@ -666,7 +666,6 @@ fn build_record(
         c.session = id.clone();
         c.client = info.client;
         c.server = info.server;
-        c.encrypted |= session.tls == Tls::Implicit;
     }
     let mut messages = output.messages;
     for (m, mid) in messages.iter_mut().zip(msg_ids) {
