@@ -486,8 +486,10 @@ impl ExtractSink {
             Some(data) => {
                 let name = format!("{stem}.eml");
                 write_new(&child(&dir, &name)?, data, self.force)?;
-                let sum = sha256_hex(data);
-                if sum != m.sha256 || data.len() as u64 != m.size {
+                // The kept bytes are the ones the message hash was computed over as they
+                // streamed in; only kept bytes of another length (a bug) are hashed again.
+                if data.len() as u64 != m.size {
+                    let sum = sha256_hex(data);
                     let note = format!(
                         "the kept bytes ({} bytes) differ from the message on the wire ({} bytes)",
                         data.len(),
@@ -495,8 +497,8 @@ impl ExtractSink {
                     );
                     self.warn(format!("message {}: {note}", m.id));
                     entry.note = Some(note);
+                    entry.sha256 = sum;
                 }
-                entry.sha256 = sum;
                 entry.eml = Some(name);
                 self.messages_written += 1;
             }
@@ -558,7 +560,10 @@ impl ExtractSink {
                     let s = inner.unique(s, e, &[]);
                     let name = format!("{s}{e}");
                     write_new(&child(d, &name)?, data, self.force)?;
-                    ia.sha256 = sha256_hex(data);
+                    // `a.sha256` was computed over these decoded bytes as they were decoded.
+                    if data.len() as u64 != a.size {
+                        ia.sha256 = sha256_hex(data);
+                    }
                     ia.path = Some(format!("{stem}/{name}"));
                     self.attachments_written += 1;
                 }
