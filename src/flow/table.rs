@@ -46,6 +46,9 @@ struct Node<S> {
     next: u32,
     last_ts: i64,
     kind: Kind<S>,
+    /// Incremented each time the slot is given to another connection, so the `closed`
+    /// queue can name an entry in 8 bytes instead of by its 40-byte key.
+    gen: u32,
 }
 
 /// Tracks TCP connections, reassembles the followed ones and feeds their streams.
@@ -67,9 +70,9 @@ pub struct FlowTable<H: Handler> {
     now: i64,
     /// Frame of the packet being processed (orders ends within one clock value).
     cur_frame: u64,
-    /// Tombstones of closed connections, oldest first: (entry, its key, time queued).
-    /// Entries whose node was reused or removed since are skipped when reached.
-    closed: VecDeque<(u32, Key, i64)>,
+    /// Tombstones of closed connections, oldest first: (entry, its generation, time
+    /// queued). Entries whose node was reused or removed since are skipped when reached.
+    closed: VecDeque<(u32, u32, i64)>,
 }
 
 /// [`ConnStats::order`](super::ConnStats::order) of the connections ended by [`FlowTable::finish`].
@@ -352,7 +355,7 @@ impl<H: Handler> FlowTable<H> {
         if keep_tomb {
             let n = &mut self.nodes[idx as usize];
             n.kind = Kind::Tomb(Tomb { syn_isn });
-            self.closed.push_back((idx, n.key, self.now));
+            self.closed.push_back((idx, n.gen, self.now));
         } else {
             self.remove(idx);
         }
@@ -385,19 +388,19 @@ impl<H: Handler> FlowTable<H> {
     /// `closed_linger_ns`.
     fn expire_closed(&mut self) {
         let linger = self.cfg.closed_linger_ns;
-        while let Some(&(idx, key, at)) = self.closed.front() {
+        while let Some(&(idx, gen, at)) = self.closed.front() {
             if self.now.saturating_sub(at) <= linger {
                 break;
             }
             self.closed.pop_front();
             let n = &self.nodes[idx as usize];
-            if n.key != key || !matches!(n.kind, Kind::Tomb(_)) {
+            if n.gen != gen || !matches!(n.kind, Kind::Tomb(_)) {
                 continue; // removed or reused since
             }
             if self.now.saturating_sub(n.last_ts) <= linger {
                 // A late packet hit it: wait again from then.
                 let last = n.last_ts;
-                self.closed.push_back((idx, key, last));
+                self.closed.push_back((idx, gen, last));
             } else {
                 self.stats.tombstones_expired += 1;
                 self.remove(idx);
@@ -424,15 +427,17 @@ impl<H: Handler> FlowTable<H> {
     }
 
     fn alloc(&mut self, key: Key, kind: Kind<H::Stream>) -> u32 {
-        let node = Node {
+        let mut node = Node {
             key,
             prev: NIL,
             next: NIL,
             last_ts: self.now,
             kind,
+            gen: 0,
         };
         let idx = match self.free.pop() {
             Some(i) => {
+                node.gen = self.nodes[i as usize].gen.wrapping_add(1);
                 self.nodes[i as usize] = node;
                 i
             }
