@@ -494,3 +494,49 @@ pub(super) fn run(
         (not_mail, counters)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The share of each table over hashes of many real-looking connections.
+    fn shares_seen(n: usize) -> (Shares, Vec<f64>) {
+        let s = Shares::for_threads(n);
+        let mut counts = vec![0u64; s.remote + 1];
+        let total = 200_000u32;
+        for i in 0..total {
+            let client = IpAddr::from([10, 0, (i >> 8) as u8, i as u8]);
+            let server = IpAddr::from([192, 0, 2, 25]);
+            let h = sym_hash(&client, 40_000 + (i % 20_000) as u16, &server, 25);
+            match s.route(h) {
+                Some(w) => counts[w] += 1,
+                None => counts[s.remote] += 1,
+            }
+        }
+        (s, counts.iter().map(|&c| c as f64 / total as f64).collect())
+    }
+
+    #[test]
+    fn two_threads_reader_keeps_three_eighths() {
+        let (s, seen) = shares_seen(2);
+        assert_eq!((s.remote, s.local), (1, 3));
+        assert!((seen[0] - 5.0 / 8.0).abs() < 0.01, "{seen:?}");
+        assert!((seen[1] - 3.0 / 8.0).abs() < 0.01, "{seen:?}");
+    }
+
+    #[test]
+    fn four_threads_share_out_sixteenths_and_eight_leave_reader_none() {
+        let (s, seen) = shares_seen(4);
+        assert_eq!((s.remote, s.local), (3, 1));
+        for w in &seen[..3] {
+            assert!((w - 5.0 / 16.0).abs() < 0.01, "{seen:?}");
+        }
+        assert!((seen[3] - 1.0 / 16.0).abs() < 0.01, "{seen:?}");
+        let (s, seen) = shares_seen(8);
+        assert_eq!((s.remote, s.local), (8, 0));
+        assert_eq!(seen[8], 0.0);
+        for w in &seen[..8] {
+            assert!((w - 1.0 / 8.0).abs() < 0.01, "{seen:?}");
+        }
+    }
+}
