@@ -82,6 +82,7 @@ fuzz_target!(|data: &[u8]| {
     let cfg = FlowConfig {
         idle_timeout_ns: 5_000_000_000,
         closed_linger_ns: 1_000_000_000,
+        max_closed_tombstones: 2,
         max_buffer_per_direction: 2048,
         max_buffer_total: 6000,
         max_connections: 3,

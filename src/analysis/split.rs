@@ -269,6 +269,7 @@ pub(super) fn run(
     let mut flow_cfg = cfg.flow.clone();
     flow_cfg.max_connections = (flow_cfg.max_connections / n).max(1);
     flow_cfg.max_buffer_total = (flow_cfg.max_buffer_total / n).max(1);
+    flow_cfg.max_closed_tombstones = (flow_cfg.max_closed_tombstones / n).max(1);
     let shares = Shares::for_threads(n);
     // The reader's own table: its connections are processed in place (no copy, no queue).
     let mut local = (shares.local > 0).then(|| {

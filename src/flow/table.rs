@@ -356,6 +356,7 @@ impl<H: Handler> FlowTable<H> {
             let n = &mut self.nodes[idx as usize];
             n.kind = Kind::Tomb(Tomb { syn_isn });
             self.closed.push_back((idx, n.gen, self.now));
+            self.bound_closed();
         } else {
             self.remove(idx);
         }
@@ -403,6 +404,21 @@ impl<H: Handler> FlowTable<H> {
                 self.closed.push_back((idx, gen, last));
             } else {
                 self.stats.tombstones_expired += 1;
+                self.remove(idx);
+            }
+        }
+    }
+
+    /// Honours `max_closed_tombstones`: the oldest closed tombstones go before their
+    /// linger is over (queue entries of reused slots count too, so it may cut a little early).
+    fn bound_closed(&mut self) {
+        while self.closed.len() > self.cfg.max_closed_tombstones.max(1) {
+            let Some((idx, gen, _)) = self.closed.pop_front() else {
+                break;
+            };
+            let n = &self.nodes[idx as usize];
+            if n.gen == gen && matches!(n.kind, Kind::Tomb(_)) {
+                self.stats.tombstones_closed_limit += 1;
                 self.remove(idx);
             }
         }
