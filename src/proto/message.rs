@@ -185,7 +185,7 @@ impl MessageBuilder {
             direction,
             partial: false,
             size: self.size,
-            sha256: hex::encode(self.hasher.finalize()),
+            sha256: super::mime::hex_lower(&self.hasher.finalize()),
             complete: complete && self.gaps == 0,
             encrypted: false,
             mail_from: None,

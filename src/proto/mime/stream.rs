@@ -948,7 +948,7 @@ impl MimeStream {
                     filename,
                     content_type,
                     size,
-                    sha256: hex::encode(hasher.finalize()),
+                    sha256: super::hex_lower(&hasher.finalize()),
                     data: data.map(Arc::new),
                     container: None,
                 });
