@@ -378,6 +378,9 @@ impl PartSink {
             Decoder::Raw => Self::deliver(&mut self.target, bytes),
             Decoder::B64(d) => {
                 for piece in bytes.chunks(STAGE) {
+                    // Decoded bytes are fewer than `piece`: one allocation, not a doubling
+                    // series.
+                    self.stage.reserve(piece.len());
                     d.feed(piece, &mut self.stage);
                     Self::deliver(&mut self.target, &self.stage);
                     self.stage.clear();
@@ -385,6 +388,7 @@ impl PartSink {
             }
             Decoder::Qp(d) => {
                 for piece in bytes.chunks(STAGE) {
+                    self.stage.reserve(piece.len());
                     d.feed(piece, &mut self.stage);
                     Self::deliver(&mut self.target, &self.stage);
                     self.stage.clear();

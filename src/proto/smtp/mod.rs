@@ -57,6 +57,7 @@ use crate::model::{
     ProtocolDetail, Recipient, Reply, Side, SmtpDetail, Tls, Transaction,
 };
 use parser::{parse_auth, parse_bdat, parse_command, parse_path, parse_reply, split_enhanced};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 /// Bounds of one SMTP session. Every bound is counted as an [`Anomaly`] and recorded in
@@ -200,7 +201,9 @@ impl FullReply {
         &self.code == code
     }
     fn code_str(&self) -> String {
-        self.code.iter().map(|&b| b as char).collect()
+        // Three ASCII digits (`parse_reply` checked them): the same text as a `char` per
+        // byte, without collecting one at a time.
+        lossy(&self.code)
     }
     /// The reply as on the wire, lines joined with "\n" ("250 2.1.5 Ok").
     fn raw(&self, max: usize) -> String {
@@ -1231,7 +1234,8 @@ impl State {
             self.anomalies.add(Anomaly::ReplyWithoutCommand);
             return;
         };
-        let raw = r.raw(self.limits.max_text);
+        // The reply as on the wire is built only where it is kept (not for EHLO, MAIL, ...).
+        let max_text = self.limits.max_text;
         if let Some(i) = p.cmd {
             let reply = self.make_reply(&r);
             self.commands[i].reply = Some(reply);
@@ -1263,16 +1267,16 @@ impl State {
             Kind::Rcpt { tx, rcpt } => {
                 if let Some(rc) = rcpt.and_then(|i| self.transactions[tx].rcpt_to.get_mut(i)) {
                     rc.accepted = success;
-                    rc.reply = Some(raw);
+                    rc.reply = Some(r.raw(max_text));
                 }
                 if !success {
                     self.drop_phantom(tx);
                 }
             }
-            Kind::Data => self.data_reply(&r, raw),
-            Kind::DataEnd { tx } => self.end_of_data_reply(tx, success, raw),
+            Kind::Data => self.data_reply(&r),
+            Kind::DataEnd { tx } => self.end_of_data_reply(tx, success, r.raw(max_text)),
             Kind::Bdat { tx, last } if last || !success => {
-                self.end_of_data_reply(tx, success, raw);
+                self.end_of_data_reply(tx, success, r.raw(max_text));
             }
             Kind::Auth if self.sasl.is_some() => {
                 if r.is(b"334") {
@@ -1282,7 +1286,7 @@ impl State {
                         s.challenges += 1;
                     }
                 } else {
-                    self.finish_sasl(Some(success), Some(raw));
+                    self.finish_sasl(Some(success), Some(r.raw(max_text)));
                 }
             }
             Kind::Starttls => {
@@ -1394,7 +1398,7 @@ impl State {
         }
     }
 
-    fn data_reply(&mut self, r: &FullReply, _raw: String) {
+    fn data_reply(&mut self, r: &FullReply) {
         let Some(m) = &mut self.msg else { return };
         if r.is(b"354") {
             m.got_354 = true;
@@ -1429,16 +1433,27 @@ impl State {
             .map(|(e, _)| e.to_vec());
         // Lines repeating the enhanced code (RFC 3463 replies carry it on each line) lose
         // it; the code is in `enhanced`.
-        let text = r
-            .lines
-            .iter()
-            .map(|l| match (&enhanced, split_enhanced(r.class(), l)) {
-                (Some(e), Some((le, rest))) if e.as_slice() == le => lossy(rest),
-                _ => lossy(l),
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        let text = self.field(text.as_bytes(), self.limits.max_text, "reply");
+        fn line_text<'a>(enhanced: Option<&[u8]>, class: u8, l: &'a [u8]) -> Cow<'a, str> {
+            match (enhanced, split_enhanced(class, l)) {
+                (Some(e), Some((le, rest))) if e == le => crate::text::lossy(rest),
+                _ => crate::text::lossy(l),
+            }
+        }
+        let (e, class) = (enhanced.as_deref(), r.class());
+        // A one-line reply (nearly all) is its text, without a list to join.
+        let text = match r.lines.as_slice() {
+            [one] => line_text(e, class, one).into_owned(),
+            lines => lines
+                .iter()
+                .map(|l| line_text(e, class, l))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        // Valid UTF-8 already: the cut alone bounds it, as `field` would.
+        let (text, was_cut) = cut(text, self.limits.max_text);
+        if was_cut {
+            self.mark_truncated("reply");
+        }
         Reply {
             code: r.code_str(),
             status: None,
