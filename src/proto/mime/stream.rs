@@ -117,17 +117,26 @@ fn describe(msg: Option<&Message<'_>>, parent_digest: bool) -> PartHead {
     if boundary.as_ref().is_some_and(|b| b.is_empty()) {
         boundary = None;
     }
+    let name = part.and_then(|p| p.attachment_name()).map(str::to_string);
+    let disposition_attachment = part
+        .and_then(|p| p.content_disposition())
+        .is_some_and(|d| d.is_attachment());
+    // Only an attachment reports its type, and only a named or disposed part can be one
+    // (`start_part`).
+    let content_type = if name.is_some() || disposition_attachment {
+        part.map_or_else(|| "text/plain".into(), content_type)
+    } else {
+        String::new()
+    };
     PartHead {
         boundary,
         digest,
         is_message,
         is_text,
         enc,
-        name: part.and_then(|p| p.attachment_name()).map(str::to_string),
-        disposition_attachment: part
-            .and_then(|p| p.content_disposition())
-            .is_some_and(|d| d.is_attachment()),
-        content_type: part.map_or_else(|| "text/plain".into(), content_type),
+        name,
+        disposition_attachment,
+        content_type,
     }
 }
 
@@ -649,7 +658,7 @@ impl MimeStream {
         self.base_depth + self.frames.len()
     }
 
-    fn start_part(&mut self, ph: PartHead, root: bool) {
+    fn start_part(&mut self, mut ph: PartHead, root: bool) {
         self.mode = Mode::Body;
         self.line_start = true;
         self.pend = 0;
@@ -695,8 +704,8 @@ impl MimeStream {
                 size: 0,
                 data: self.keep_data.then(Vec::new),
                 keep,
-                filename: ph.name.clone(),
-                content_type: ph.content_type.clone(),
+                filename: ph.name.take(),
+                content_type: std::mem::take(&mut ph.content_type),
                 nested,
             };
             self.sink = Some(PartSink::new(&ph, target));
