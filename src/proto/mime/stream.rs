@@ -149,6 +149,8 @@ struct B64 {
 }
 
 const INVALID: u32 = 0xffff_ffff;
+/// Groups of four characters the fast path decodes per block (more than a 76-column line).
+const B64_BLOCK: usize = 64;
 static B64_TABLES: [[u32; 256]; 4] = b64_tables();
 
 const fn b64_tables() -> [[u32; 256]; 4] {
@@ -175,17 +177,29 @@ impl B64 {
     fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         loop {
             if self.n == 0 {
-                // Fast path: whole groups of four alphabet characters.
-                while let [a, b, c, d, rest @ ..] = input {
-                    let w = B64_TABLES[0][*a as usize]
-                        | B64_TABLES[1][*b as usize]
-                        | B64_TABLES[2][*c as usize]
-                        | B64_TABLES[3][*d as usize];
-                    if w >> 24 != 0 {
+                // Fast path: whole groups of four alphabet characters, a block at a time
+                // into a stack buffer: the output grows by one copy per block (a line),
+                // not by a capacity check and a copy call per group.
+                let mut buf = [0u8; 3 * B64_BLOCK];
+                loop {
+                    let mut groups = 0;
+                    for (src, dst) in input.chunks_exact(4).zip(buf.chunks_exact_mut(3)) {
+                        let w = B64_TABLES[0][src[0] as usize]
+                            | B64_TABLES[1][src[1] as usize]
+                            | B64_TABLES[2][src[2] as usize]
+                            | B64_TABLES[3][src[3] as usize];
+                        if w >> 24 != 0 {
+                            break;
+                        }
+                        dst.copy_from_slice(&w.to_be_bytes()[1..]);
+                        groups += 1;
+                    }
+                    out.extend_from_slice(&buf[..groups * 3]);
+                    input = &input[groups * 4..];
+                    if groups < B64_BLOCK {
+                        // A group with another character, or the end of the input.
                         break;
                     }
-                    out.extend_from_slice(&w.to_be_bytes()[1..]);
-                    input = rest;
                 }
             }
             let Some((&ch, rest)) = input.split_first() else {
