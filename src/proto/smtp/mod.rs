@@ -698,29 +698,31 @@ impl State {
         } else {
             self.junk_lines += 1;
         }
-        let verb = cmd.verb().to_string();
-        self.upgrade
-            .command(line.meta.frame, || (verb != "QUIT").then(|| verb.clone()));
-        if parser::is_ftp_verb(&verb) {
+        // Borrowed from `cmd` (a copy on the stack): the command list makes the one String.
+        let verb = cmd.verb();
+        self.upgrade.command(line.meta.frame, || {
+            (verb != "QUIT").then(|| verb.to_string())
+        });
+        if parser::is_ftp_verb(verb) {
             self.ftp_signs += 1;
         }
         if matches!(
-            verb.as_str(),
+            verb,
             "HELO" | "EHLO" | "LHLO" | "MAIL" | "RCPT" | "DATA" | "BDAT" | "STARTTLS"
         ) {
             self.smtp_signs += 1;
         }
         if line.partial {
             // The line was longer than `max_line`: its argument is only a first part.
-            let field = match verb.as_str() {
+            let field = match verb {
                 "HELO" | "EHLO" | "LHLO" => "helo",
                 _ => "arg",
             };
             self.mark_truncated(field);
         }
         let arg_text = self.field(cmd.arg, self.limits.max_field, "arg");
-        let idx = self.push_command(&verb, arg_text, line.meta);
-        let kind = match verb.as_str() {
+        let idx = self.push_command(verb, arg_text, line.meta);
+        let kind = match verb {
             "HELO" | "EHLO" | "LHLO" => {
                 let name = parser::trim(cmd.arg);
                 self.helo = Some(self.field(name, self.limits.max_field, "helo"));
