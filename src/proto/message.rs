@@ -134,8 +134,23 @@ impl MessageBuilder {
         if !line.continuation && !line.after_gap && bytes.first() == Some(&b'.') {
             bytes = &bytes[1..];
         }
-        self.push(bytes);
-        self.push(line.ending);
+        let n = bytes.len() + line.ending.len();
+        if self.data.is_none() && self.spill.is_none() && self.batch.len() + n < BATCH {
+            // No copy kept and room in the batch: what the two `push` calls below would do
+            // (neither flushes nor bypasses the batch), with the bookkeeping done once.
+            self.size += n as u64;
+            if self.size > self.keep as u64 {
+                self.cut = true;
+            }
+            if self.batch.capacity() == 0 {
+                self.batch.reserve_exact(BATCH);
+            }
+            self.batch.extend_from_slice(bytes);
+            self.batch.extend_from_slice(line.ending);
+        } else {
+            self.push(bytes);
+            self.push(line.ending);
+        }
         if !line.partial {
             self.lines += 1;
         }
