@@ -1428,11 +1428,10 @@ impl State {
     }
 
     fn make_reply(&mut self, r: &FullReply) -> Reply {
-        let enhanced = r
-            .lines
-            .first()
-            .and_then(|l| split_enhanced(r.class(), l))
-            .map(|(e, _)| e.to_vec());
+        let class = r.class();
+        let first = r.lines.first().and_then(|l| split_enhanced(class, l));
+        // Borrowed from the reply: the model's String is the only copy.
+        let enhanced = first.map(|(e, _)| e);
         // Lines repeating the enhanced code (RFC 3463 replies carry it on each line) lose
         // it; the code is in `enhanced`.
         fn line_text<'a>(enhanced: Option<&[u8]>, class: u8, l: &'a [u8]) -> Cow<'a, str> {
@@ -1441,13 +1440,14 @@ impl State {
                 _ => crate::text::lossy(l),
             }
         }
-        let (e, class) = (enhanced.as_deref(), r.class());
-        // A one-line reply (nearly all) is its text, without a list to join.
-        let text = match r.lines.as_slice() {
-            [one] => line_text(e, class, one).into_owned(),
-            lines => lines
+        // A one-line reply (nearly all) is its text, without a list to join, and its
+        // first split is its only one.
+        let text = match (r.lines.as_slice(), first) {
+            ([_], Some((_, rest))) => crate::text::lossy(rest).into_owned(),
+            ([one], None) => crate::text::lossy(one).into_owned(),
+            (lines, _) => lines
                 .iter()
-                .map(|l| line_text(e, class, l))
+                .map(|l| line_text(enhanced, class, l))
                 .collect::<Vec<_>>()
                 .join("\n"),
         };
@@ -1459,7 +1459,7 @@ impl State {
         Reply {
             code: r.code_str(),
             status: None,
-            enhanced: enhanced.map(|e| lossy(&e)),
+            enhanced: enhanced.map(lossy),
             text,
             frame: r.meta.frame,
             time: r.meta.ts,
