@@ -208,7 +208,8 @@ impl FullReply {
     /// The reply as on the wire, lines joined with "\n" ("250 2.1.5 Ok").
     fn raw(&self, max: usize) -> String {
         let n = self.lines.len();
-        let mut out = Vec::new();
+        // Sized once: the lines, and per line its code, a separator and a newline.
+        let mut out = Vec::with_capacity(self.lines.iter().map(|l| l.len() + 5).sum());
         for (i, l) in self.lines.iter().enumerate() {
             if i > 0 {
                 out.push(b'\n');
@@ -221,7 +222,10 @@ impl FullReply {
             }
             out.extend_from_slice(l);
         }
-        cut(lossy(&out), max).0
+        // Valid text (nearly always) becomes the String without a second copy.
+        let s = String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        cut(s, max).0
     }
 }
 
