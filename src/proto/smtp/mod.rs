@@ -184,16 +184,39 @@ struct ReplyAcc {
     meta: ChunkMeta,
 }
 
+/// The text lines of a reply.
+#[derive(Debug)]
+enum ReplyLines<'a> {
+    /// A one-line reply (nearly all): its text, borrowed from the line, nothing gathered.
+    One(&'a [u8]),
+    /// Lines gathered over a multi-line reply (or cut short by the end of the stream).
+    Many(Vec<Vec<u8>>),
+}
+
 /// A complete reply.
 #[derive(Debug)]
-struct FullReply {
+struct FullReply<'a> {
     code: [u8; 3],
     /// Text of each line after `ddd-` / `ddd `.
-    lines: Vec<Vec<u8>>,
+    lines: ReplyLines<'a>,
     meta: ChunkMeta,
 }
 
-impl FullReply {
+impl FullReply<'_> {
+    /// The text lines, in order.
+    fn lines(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let (one, many): (Option<&[u8]>, &[Vec<u8>]) = match &self.lines {
+            ReplyLines::One(l) => (Some(l), &[]),
+            ReplyLines::Many(v) => (None, v),
+        };
+        one.into_iter().chain(many.iter().map(Vec::as_slice))
+    }
+    fn line_count(&self) -> usize {
+        match &self.lines {
+            ReplyLines::One(_) => 1,
+            ReplyLines::Many(v) => v.len(),
+        }
+    }
     fn class(&self) -> u8 {
         self.code[0]
     }
@@ -207,10 +230,10 @@ impl FullReply {
     }
     /// The reply as on the wire, lines joined with "\n" ("250 2.1.5 Ok").
     fn raw(&self, max: usize) -> String {
-        let n = self.lines.len();
+        let n = self.line_count();
         // Sized once: the lines, and per line its code, a separator and a newline.
-        let mut out = Vec::with_capacity(self.lines.iter().map(|l| l.len() + 5).sum());
-        for (i, l) in self.lines.iter().enumerate() {
+        let mut out = Vec::with_capacity(self.lines().map(|l| l.len() + 5).sum());
+        for (i, l) in self.lines().enumerate() {
             if i > 0 {
                 out.push(b'\n');
             }
@@ -512,7 +535,7 @@ impl StreamConsumer for SmtpDissector {
         if let Some(acc) = self.st.reply.take() {
             self.st.handle_reply(FullReply {
                 code: acc.code,
-                lines: acc.lines,
+                lines: ReplyLines::Many(acc.lines),
                 meta: acc.meta,
             });
         }
@@ -1165,6 +1188,17 @@ impl State {
             return;
         };
         let max_lines = self.limits.max_reply_lines;
+        if self.reply.is_none() && !r.more && max_lines > 0 {
+            // A one-line reply (nearly all): answered from the line itself, as the
+            // gathering below would, without copying its text.
+            self.valid_replies += 1;
+            self.handle_reply(FullReply {
+                code: r.code,
+                lines: ReplyLines::One(r.text),
+                meta: line.meta,
+            });
+            return;
+        }
         let acc = self.reply.get_or_insert_with(|| ReplyAcc {
             code: r.code,
             lines: Vec::new(),
@@ -1187,13 +1221,13 @@ impl State {
             self.valid_replies += 1;
             self.handle_reply(FullReply {
                 code: acc.code,
-                lines: acc.lines,
+                lines: ReplyLines::Many(acc.lines),
                 meta: acc.meta,
             });
         }
     }
 
-    fn handle_reply(&mut self, r: FullReply) {
+    fn handle_reply(&mut self, r: FullReply<'_>) {
         // The greeting: the first reply with nothing asked yet, or a first 220 while the
         // client already pipelined its EHLO (Exim's PIPE_CONNECT).
         if !self.greeting_done {
@@ -1206,12 +1240,7 @@ impl State {
                 if r.is(b"220") {
                     self.banner_220 = true;
                 }
-                let text = r
-                    .lines
-                    .iter()
-                    .map(|l| lossy(l))
-                    .collect::<Vec<_>>()
-                    .join("\n");
+                let text = r.lines().map(lossy).collect::<Vec<_>>().join("\n");
                 self.banner = Some(cut(text, self.limits.max_text).0);
                 return;
             }
@@ -1256,12 +1285,7 @@ impl State {
         match p.kind {
             Kind::Ehlo if success => {
                 let max = self.limits.max_field;
-                let exts: Vec<String> = r
-                    .lines
-                    .iter()
-                    .skip(1)
-                    .map(|l| cut(lossy(l), max).0)
-                    .collect();
+                let exts: Vec<String> = r.lines().skip(1).map(|l| cut(lossy(l), max).0).collect();
                 self.starttls_offered |= exts.iter().any(|e| {
                     e.split_whitespace()
                         .next()
@@ -1286,7 +1310,7 @@ impl State {
             }
             Kind::Auth if self.sasl.is_some() => {
                 if r.is(b"334") {
-                    let challenge = r.lines.first().map(Vec::as_slice).unwrap_or(b"");
+                    let challenge = r.lines().next().unwrap_or(b"");
                     if let Some(s) = &mut self.sasl {
                         s.ex.server(challenge);
                         s.challenges += 1;
@@ -1404,7 +1428,7 @@ impl State {
         }
     }
 
-    fn data_reply(&mut self, r: &FullReply) {
+    fn data_reply(&mut self, r: &FullReply<'_>) {
         let Some(m) = &mut self.msg else { return };
         if r.is(b"354") {
             m.got_354 = true;
@@ -1431,9 +1455,9 @@ impl State {
         }
     }
 
-    fn make_reply(&mut self, r: &FullReply) -> Reply {
+    fn make_reply(&mut self, r: &FullReply<'_>) -> Reply {
         let class = r.class();
-        let first = r.lines.first().and_then(|l| split_enhanced(class, l));
+        let first = r.lines().next().and_then(|l| split_enhanced(class, l));
         // Borrowed from the reply: the model's String is the only copy.
         let enhanced = first.map(|(e, _)| e);
         // Lines repeating the enhanced code (RFC 3463 replies carry it on each line) lose
@@ -1446,11 +1470,11 @@ impl State {
         }
         // A one-line reply (nearly all) is its text, without a list to join, and its
         // first split is its only one.
-        let text = match (r.lines.as_slice(), first) {
-            ([_], Some((_, rest))) => crate::text::lossy(rest).into_owned(),
-            ([one], None) => crate::text::lossy(one).into_owned(),
-            (lines, _) => lines
-                .iter()
+        let text = match (r.line_count(), first) {
+            (1, Some((_, rest))) => crate::text::lossy(rest).into_owned(),
+            (1, None) => crate::text::lossy(r.lines().next().unwrap_or_default()).into_owned(),
+            _ => r
+                .lines()
                 .map(|l| line_text(enhanced, class, l))
                 .collect::<Vec<_>>()
                 .join("\n"),
