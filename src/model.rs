@@ -48,10 +48,17 @@ impl Ts {
             return None;
         }
         let (h, m, sec) = dt.to_hms();
+        // Two digits per division (a timestamp is written per command and reply).
         fn digits(out: &mut [u8], mut v: u32) {
-            for b in out.iter_mut().rev() {
-                *b = b'0' + (v % 10) as u8;
-                v /= 10;
+            let mut end = out.len();
+            while end >= 2 {
+                let i = (v % 100) as usize * 2;
+                out[end - 2..end].copy_from_slice(&DIGIT_PAIRS[i..i + 2]);
+                v /= 100;
+                end -= 2;
+            }
+            if end == 1 {
+                out[0] = b'0' + (v % 10) as u8;
             }
         }
         digits(&mut buf[0..4], year as u32);
@@ -105,6 +112,18 @@ impl Ts {
 
 /// Longest [`Ts::rfc3339_into`] output: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
 const RFC3339_MAX: usize = 30;
+
+/// "00" to "99".
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
 
 impl Serialize for Ts {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -760,6 +779,13 @@ mod tests {
             assert_eq!(t.rfc3339(), t.rfc3339_slow(), "{ns}");
             let json = serde_json::to_string(&t).unwrap();
             assert_eq!(json, format!("\"{}\"", t.rfc3339_slow()), "{ns}");
+        }
+        // And over the whole range, at a stride that visits every digit position.
+        let mut ns = i64::MIN;
+        for _ in 0..20_000 {
+            let t = Ts(ns);
+            assert_eq!(t.rfc3339(), t.rfc3339_slow(), "{ns}");
+            ns = ns.wrapping_add(922_337_203_685_477 + 123_457);
         }
     }
 }

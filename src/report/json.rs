@@ -164,18 +164,21 @@ impl Spool {
     /// Appends one element.
     pub fn push<T: Serialize>(&mut self, v: &T) -> io::Result<()> {
         self.buf.clear();
-        serde_json::to_writer_pretty(&mut self.buf, v)?;
+        // Pretty-printed with every line already at `indent` (not re-indented line by line
+        // afterwards).
+        let fmt = Indented {
+            base: self.indent.as_bytes(),
+            level: 0,
+            has_value: false,
+        };
+        v.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut self.buf,
+            fmt,
+        ))?;
         self.file
             .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
         self.file.write_all(self.indent.as_bytes())?;
-        // JSON strings never hold a raw newline: every newline is structure.
-        let mut rest = &self.buf[..];
-        while let Some(i) = memchr::memchr(b'\n', rest) {
-            self.file.write_all(&rest[..=i])?;
-            self.file.write_all(self.indent.as_bytes())?;
-            rest = &rest[i + 1..];
-        }
-        self.file.write_all(rest)?;
+        self.file.write_all(&self.buf)?;
         self.count += 1;
         Ok(())
     }
@@ -197,6 +200,74 @@ impl Spool {
             out.write_all(&buf[..n])?;
         }
         write!(out, "\n{outer}]")
+    }
+}
+
+/// serde_json's `PrettyFormatter` (two-space steps) with every line after the first starting
+/// with `base` too: the output of `to_writer_pretty` with `base` inserted after each newline
+/// (JSON strings never hold a raw newline, so every newline is structure).
+struct Indented<'a> {
+    base: &'a [u8],
+    level: usize,
+    has_value: bool,
+}
+
+impl Indented<'_> {
+    fn newline<W: ?Sized + Write>(&self, w: &mut W, comma: bool) -> io::Result<()> {
+        const SPACES: &[u8; 64] = &[b' '; 64];
+        w.write_all(if comma { b",\n" } else { b"\n" })?;
+        w.write_all(self.base)?;
+        let mut n = 2 * self.level;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            w.write_all(&SPACES[..k])?;
+            n -= k;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for Indented<'_> {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(w, false)?;
+        }
+        w.write_all(b"]")
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.newline(w, !first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(w, false)?;
+        }
+        w.write_all(b"}")
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.newline(w, !first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
     }
 }
 
@@ -267,5 +338,34 @@ impl Sink for DocumentSink {
             error: &f.error,
         })?);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indented_is_pretty_reindented() {
+        let mut deep = serde_json::json!(1);
+        for _ in 0..40 {
+            // Deeper than the 64 spaces written at once.
+            deep = serde_json::json!([deep]);
+        }
+        let v = serde_json::json!({
+            "a": [], "b": {}, "c": [1, [2, []], {"d": {"e": [{}]}}],
+            "s": "x\ny", "n": null, "deep": deep,
+        });
+        let pretty = serde_json::to_string_pretty(&v).unwrap();
+        let old = pretty.replace('\n', "\n    ");
+        let mut new = Vec::new();
+        let fmt = Indented {
+            base: b"    ",
+            level: 0,
+            has_value: false,
+        };
+        v.serialize(&mut serde_json::Serializer::with_formatter(&mut new, fmt))
+            .unwrap();
+        assert_eq!(String::from_utf8(new).unwrap(), old);
     }
 }

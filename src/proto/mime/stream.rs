@@ -17,6 +17,8 @@ use super::{content_type, headers, MimeInfo, MimeLimits, MAX_NESTED_MESSAGES};
 use crate::model::Attachment;
 use mail_parser::{Message, MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Bound of the message's own header block; beyond it the block is counted
@@ -80,6 +82,7 @@ enum Enc {
 }
 
 /// What a part's header block says.
+#[derive(Clone)]
 struct PartHead {
     boundary: Option<Vec<u8>>,
     digest: bool,
@@ -117,18 +120,71 @@ fn describe(msg: Option<&Message<'_>>, parent_digest: bool) -> PartHead {
     if boundary.as_ref().is_some_and(|b| b.is_empty()) {
         boundary = None;
     }
+    let name = part.and_then(|p| p.attachment_name()).map(str::to_string);
+    let disposition_attachment = part
+        .and_then(|p| p.content_disposition())
+        .is_some_and(|d| d.is_attachment());
+    // Only an attachment reports its type, and only a named or disposed part can be one
+    // (`start_part`).
+    let content_type = if name.is_some() || disposition_attachment {
+        part.map_or_else(|| "text/plain".into(), content_type)
+    } else {
+        String::new()
+    };
     PartHead {
         boundary,
         digest,
         is_message,
         is_text,
         enc,
-        name: part.and_then(|p| p.attachment_name()).map(str::to_string),
-        disposition_attachment: part
-            .and_then(|p| p.content_disposition())
-            .is_some_and(|d| d.is_attachment()),
-        content_type: part.map_or_else(|| "text/plain".into(), content_type),
+        name,
+        disposition_attachment,
+        content_type,
     }
+}
+
+/// Part header blocks up to this size are remembered ([`PART_HEADS`]).
+const MEMO_BLOCK: usize = 512;
+/// Part header blocks remembered per thread.
+const MEMO_SLOTS: usize = 8;
+
+thread_local! {
+    /// The part header blocks last decoded on this thread, most recent first, with what
+    /// they say: a block that recurs (the `Content-Type: text/plain` part, the parts a
+    /// mailer writes alike in every message) is parsed once, not once per message. What a
+    /// block says depends on its bytes and the parent's `digest` only. Bounded by
+    /// [`MEMO_SLOTS`] blocks of at most [`MEMO_BLOCK`] bytes.
+    static PART_HEADS: RefCell<VecDeque<(Vec<u8>, bool, PartHead)>> =
+        const { RefCell::new(VecDeque::new()) };
+}
+
+/// What a part's (not the message's) header block says: [`describe`] of its parse.
+fn part_head(block: &[u8], parent_digest: bool) -> PartHead {
+    let parse = || {
+        let parsed = MessageParser::default().parse_headers(block);
+        describe(parsed.as_ref(), parent_digest)
+    };
+    if block.len() > MEMO_BLOCK {
+        return parse();
+    }
+    PART_HEADS.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if let Some(i) = memo
+            .iter()
+            .position(|(b, d, _)| *d == parent_digest && b[..] == *block)
+        {
+            let hit = memo.remove(i).expect("found above");
+            let ph = hit.2.clone();
+            memo.push_front(hit);
+            return ph;
+        }
+        let ph = parse();
+        if memo.len() >= MEMO_SLOTS {
+            memo.pop_back();
+        }
+        memo.push_front((block.to_vec(), parent_digest, ph.clone()));
+        ph
+    })
 }
 
 /// Incremental base64: whitespace and characters outside the alphabet are skipped
@@ -140,6 +196,8 @@ struct B64 {
 }
 
 const INVALID: u32 = 0xffff_ffff;
+/// Groups of four characters the fast path decodes per block (more than a 76-column line).
+const B64_BLOCK: usize = 64;
 static B64_TABLES: [[u32; 256]; 4] = b64_tables();
 
 const fn b64_tables() -> [[u32; 256]; 4] {
@@ -166,17 +224,29 @@ impl B64 {
     fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         loop {
             if self.n == 0 {
-                // Fast path: whole groups of four alphabet characters.
-                while let [a, b, c, d, rest @ ..] = input {
-                    let w = B64_TABLES[0][*a as usize]
-                        | B64_TABLES[1][*b as usize]
-                        | B64_TABLES[2][*c as usize]
-                        | B64_TABLES[3][*d as usize];
-                    if w >> 24 != 0 {
+                // Fast path: whole groups of four alphabet characters, a block at a time
+                // into a stack buffer: the output grows by one copy per block (a line),
+                // not by a capacity check and a copy call per group.
+                let mut buf = [0u8; 3 * B64_BLOCK];
+                loop {
+                    let mut groups = 0;
+                    for (src, dst) in input.chunks_exact(4).zip(buf.chunks_exact_mut(3)) {
+                        let w = B64_TABLES[0][src[0] as usize]
+                            | B64_TABLES[1][src[1] as usize]
+                            | B64_TABLES[2][src[2] as usize]
+                            | B64_TABLES[3][src[3] as usize];
+                        if w >> 24 != 0 {
+                            break;
+                        }
+                        dst.copy_from_slice(&w.to_be_bytes()[1..]);
+                        groups += 1;
+                    }
+                    out.extend_from_slice(&buf[..groups * 3]);
+                    input = &input[groups * 4..];
+                    if groups < B64_BLOCK {
+                        // A group with another character, or the end of the input.
                         break;
                     }
-                    out.extend_from_slice(&w.to_be_bytes()[1..]);
-                    input = rest;
                 }
             }
             let Some((&ch, rest)) = input.split_first() else {
@@ -378,6 +448,9 @@ impl PartSink {
             Decoder::Raw => Self::deliver(&mut self.target, bytes),
             Decoder::B64(d) => {
                 for piece in bytes.chunks(STAGE) {
+                    // Decoded bytes are fewer than `piece`: one allocation, not a doubling
+                    // series.
+                    self.stage.reserve(piece.len());
                     d.feed(piece, &mut self.stage);
                     Self::deliver(&mut self.target, &self.stage);
                     self.stage.clear();
@@ -385,6 +458,7 @@ impl PartSink {
             }
             Decoder::Qp(d) => {
                 for piece in bytes.chunks(STAGE) {
+                    self.stage.reserve(piece.len());
                     d.feed(piece, &mut self.stage);
                     Self::deliver(&mut self.target, &self.stage);
                     self.stage.clear();
@@ -615,10 +689,11 @@ impl MimeStream {
     /// A header block is complete (`terminated`: by an empty line).
     fn header_block(&mut self, terminated: bool) {
         let block = std::mem::take(&mut self.hdr);
-        let parsed = MessageParser::default().parse_headers(&block[..]);
         let root = !self.root_done;
-        if root {
+        let parent_digest = self.frames.last().is_some_and(|f| f.digest);
+        let ph = if root {
             self.root_done = true;
+            let parsed = MessageParser::default().parse_headers(&block[..]);
             if self.level == 0 {
                 match &parsed {
                     Some(m) => self.info.headers = headers(m),
@@ -627,10 +702,10 @@ impl MimeStream {
                     None => self.info.unparsable = !terminated,
                 }
             }
-        }
-        let parent_digest = self.frames.last().is_some_and(|f| f.digest);
-        let ph = describe(parsed.as_ref(), parent_digest);
-        drop(parsed);
+            describe(parsed.as_ref(), parent_digest)
+        } else {
+            part_head(&block, parent_digest)
+        };
         self.hdr = block;
         self.hdr.clear();
         if self.hdr.capacity() > 4096 {
@@ -645,7 +720,7 @@ impl MimeStream {
         self.base_depth + self.frames.len()
     }
 
-    fn start_part(&mut self, ph: PartHead, root: bool) {
+    fn start_part(&mut self, mut ph: PartHead, root: bool) {
         self.mode = Mode::Body;
         self.line_start = true;
         self.pend = 0;
@@ -691,8 +766,8 @@ impl MimeStream {
                 size: 0,
                 data: self.keep_data.then(Vec::new),
                 keep,
-                filename: ph.name.clone(),
-                content_type: ph.content_type.clone(),
+                filename: ph.name.take(),
+                content_type: std::mem::take(&mut ph.content_type),
                 nested,
             };
             self.sink = Some(PartSink::new(&ph, target));
@@ -948,7 +1023,7 @@ impl MimeStream {
                     filename,
                     content_type,
                     size,
-                    sha256: hex::encode(hasher.finalize()),
+                    sha256: super::hex_lower(&hasher.finalize()),
                     data: data.map(Arc::new),
                     container: None,
                 });

@@ -431,11 +431,12 @@ impl Pop3Dissector {
     /// Lossy text of at most `max_text` bytes; records `field` as truncated when cut.
     fn clip(&mut self, bytes: &[u8], field: &str) -> String {
         let max = self.cfg.limits.max_text;
+        // `text::lossy`: valid text is checked word-at-a-time, not decoded char by char.
         if bytes.len() > max {
             self.truncate(field);
-            String::from_utf8_lossy(&bytes[..max]).into_owned()
+            crate::text::lossy(&bytes[..max]).into_owned()
         } else {
-            String::from_utf8_lossy(bytes).into_owned()
+            crate::text::lossy(bytes).into_owned()
         }
     }
 
@@ -612,7 +613,7 @@ impl Pop3Dissector {
             Cmd::Noop | Cmd::OtherKnown => Kind::Plain,
             Cmd::Unknown => Kind::Unknown,
         };
-        let verb = String::from_utf8_lossy(verb).to_ascii_uppercase();
+        let verb = crate::text::lossy(verb).to_ascii_uppercase();
         let verb = if verb.len() > 32 {
             verb.chars().take(32).collect()
         } else {

@@ -57,6 +57,7 @@ use crate::model::{
     ProtocolDetail, Recipient, Reply, Side, SmtpDetail, Tls, Transaction,
 };
 use parser::{parse_auth, parse_bdat, parse_command, parse_path, parse_reply, split_enhanced};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 /// Bounds of one SMTP session. Every bound is counted as an [`Anomaly`] and recorded in
@@ -183,16 +184,39 @@ struct ReplyAcc {
     meta: ChunkMeta,
 }
 
+/// The text lines of a reply.
+#[derive(Debug)]
+enum ReplyLines<'a> {
+    /// A one-line reply (nearly all): its text, borrowed from the line, nothing gathered.
+    One(&'a [u8]),
+    /// Lines gathered over a multi-line reply (or cut short by the end of the stream).
+    Many(Vec<Vec<u8>>),
+}
+
 /// A complete reply.
 #[derive(Debug)]
-struct FullReply {
+struct FullReply<'a> {
     code: [u8; 3],
     /// Text of each line after `ddd-` / `ddd `.
-    lines: Vec<Vec<u8>>,
+    lines: ReplyLines<'a>,
     meta: ChunkMeta,
 }
 
-impl FullReply {
+impl FullReply<'_> {
+    /// The text lines, in order.
+    fn lines(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let (one, many): (Option<&[u8]>, &[Vec<u8>]) = match &self.lines {
+            ReplyLines::One(l) => (Some(l), &[]),
+            ReplyLines::Many(v) => (None, v),
+        };
+        one.into_iter().chain(many.iter().map(Vec::as_slice))
+    }
+    fn line_count(&self) -> usize {
+        match &self.lines {
+            ReplyLines::One(_) => 1,
+            ReplyLines::Many(v) => v.len(),
+        }
+    }
     fn class(&self) -> u8 {
         self.code[0]
     }
@@ -200,13 +224,16 @@ impl FullReply {
         &self.code == code
     }
     fn code_str(&self) -> String {
-        self.code.iter().map(|&b| b as char).collect()
+        // Three ASCII digits (`parse_reply` checked them): the same text as a `char` per
+        // byte, without collecting one at a time.
+        lossy(&self.code)
     }
     /// The reply as on the wire, lines joined with "\n" ("250 2.1.5 Ok").
     fn raw(&self, max: usize) -> String {
-        let n = self.lines.len();
-        let mut out = Vec::new();
-        for (i, l) in self.lines.iter().enumerate() {
+        let n = self.line_count();
+        // Sized once: the lines, and per line its code, a separator and a newline.
+        let mut out = Vec::with_capacity(self.lines().map(|l| l.len() + 5).sum());
+        for (i, l) in self.lines().enumerate() {
             if i > 0 {
                 out.push(b'\n');
             }
@@ -218,7 +245,10 @@ impl FullReply {
             }
             out.extend_from_slice(l);
         }
-        cut(lossy(&out), max).0
+        // Valid text (nearly always) becomes the String without a second copy.
+        let s = String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        cut(s, max).0
     }
 }
 
@@ -505,7 +535,7 @@ impl StreamConsumer for SmtpDissector {
         if let Some(acc) = self.st.reply.take() {
             self.st.handle_reply(FullReply {
                 code: acc.code,
-                lines: acc.lines,
+                lines: ReplyLines::Many(acc.lines),
                 meta: acc.meta,
             });
         }
@@ -695,29 +725,31 @@ impl State {
         } else {
             self.junk_lines += 1;
         }
-        let verb = cmd.verb().to_string();
-        self.upgrade
-            .command(line.meta.frame, || (verb != "QUIT").then(|| verb.clone()));
-        if parser::is_ftp_verb(&verb) {
+        // Borrowed from `cmd` (a copy on the stack): the command list makes the one String.
+        let verb = cmd.verb();
+        self.upgrade.command(line.meta.frame, || {
+            (verb != "QUIT").then(|| verb.to_string())
+        });
+        if parser::is_ftp_verb(verb) {
             self.ftp_signs += 1;
         }
         if matches!(
-            verb.as_str(),
+            verb,
             "HELO" | "EHLO" | "LHLO" | "MAIL" | "RCPT" | "DATA" | "BDAT" | "STARTTLS"
         ) {
             self.smtp_signs += 1;
         }
         if line.partial {
             // The line was longer than `max_line`: its argument is only a first part.
-            let field = match verb.as_str() {
+            let field = match verb {
                 "HELO" | "EHLO" | "LHLO" => "helo",
                 _ => "arg",
             };
             self.mark_truncated(field);
         }
         let arg_text = self.field(cmd.arg, self.limits.max_field, "arg");
-        let idx = self.push_command(&verb, arg_text, line.meta);
-        let kind = match verb.as_str() {
+        let idx = self.push_command(verb, arg_text, line.meta);
+        let kind = match verb {
             "HELO" | "EHLO" | "LHLO" => {
                 let name = parser::trim(cmd.arg);
                 self.helo = Some(self.field(name, self.limits.max_field, "helo"));
@@ -1156,6 +1188,17 @@ impl State {
             return;
         };
         let max_lines = self.limits.max_reply_lines;
+        if self.reply.is_none() && !r.more && max_lines > 0 {
+            // A one-line reply (nearly all): answered from the line itself, as the
+            // gathering below would, without copying its text.
+            self.valid_replies += 1;
+            self.handle_reply(FullReply {
+                code: r.code,
+                lines: ReplyLines::One(r.text),
+                meta: line.meta,
+            });
+            return;
+        }
         let acc = self.reply.get_or_insert_with(|| ReplyAcc {
             code: r.code,
             lines: Vec::new(),
@@ -1178,13 +1221,13 @@ impl State {
             self.valid_replies += 1;
             self.handle_reply(FullReply {
                 code: acc.code,
-                lines: acc.lines,
+                lines: ReplyLines::Many(acc.lines),
                 meta: acc.meta,
             });
         }
     }
 
-    fn handle_reply(&mut self, r: FullReply) {
+    fn handle_reply(&mut self, r: FullReply<'_>) {
         // The greeting: the first reply with nothing asked yet, or a first 220 while the
         // client already pipelined its EHLO (Exim's PIPE_CONNECT).
         if !self.greeting_done {
@@ -1197,12 +1240,7 @@ impl State {
                 if r.is(b"220") {
                     self.banner_220 = true;
                 }
-                let text = r
-                    .lines
-                    .iter()
-                    .map(|l| lossy(l))
-                    .collect::<Vec<_>>()
-                    .join("\n");
+                let text = r.lines().map(lossy).collect::<Vec<_>>().join("\n");
                 self.banner = Some(cut(text, self.limits.max_text).0);
                 return;
             }
@@ -1231,7 +1269,8 @@ impl State {
             self.anomalies.add(Anomaly::ReplyWithoutCommand);
             return;
         };
-        let raw = r.raw(self.limits.max_text);
+        // The reply as on the wire is built only where it is kept (not for EHLO, MAIL, ...).
+        let max_text = self.limits.max_text;
         if let Some(i) = p.cmd {
             let reply = self.make_reply(&r);
             self.commands[i].reply = Some(reply);
@@ -1246,12 +1285,7 @@ impl State {
         match p.kind {
             Kind::Ehlo if success => {
                 let max = self.limits.max_field;
-                let exts: Vec<String> = r
-                    .lines
-                    .iter()
-                    .skip(1)
-                    .map(|l| cut(lossy(l), max).0)
-                    .collect();
+                let exts: Vec<String> = r.lines().skip(1).map(|l| cut(lossy(l), max).0).collect();
                 self.starttls_offered |= exts.iter().any(|e| {
                     e.split_whitespace()
                         .next()
@@ -1263,26 +1297,26 @@ impl State {
             Kind::Rcpt { tx, rcpt } => {
                 if let Some(rc) = rcpt.and_then(|i| self.transactions[tx].rcpt_to.get_mut(i)) {
                     rc.accepted = success;
-                    rc.reply = Some(raw);
+                    rc.reply = Some(r.raw(max_text));
                 }
                 if !success {
                     self.drop_phantom(tx);
                 }
             }
-            Kind::Data => self.data_reply(&r, raw),
-            Kind::DataEnd { tx } => self.end_of_data_reply(tx, success, raw),
+            Kind::Data => self.data_reply(&r),
+            Kind::DataEnd { tx } => self.end_of_data_reply(tx, success, r.raw(max_text)),
             Kind::Bdat { tx, last } if last || !success => {
-                self.end_of_data_reply(tx, success, raw);
+                self.end_of_data_reply(tx, success, r.raw(max_text));
             }
             Kind::Auth if self.sasl.is_some() => {
                 if r.is(b"334") {
-                    let challenge = r.lines.first().map(Vec::as_slice).unwrap_or(b"");
+                    let challenge = r.lines().next().unwrap_or(b"");
                     if let Some(s) = &mut self.sasl {
                         s.ex.server(challenge);
                         s.challenges += 1;
                     }
                 } else {
-                    self.finish_sasl(Some(success), Some(raw));
+                    self.finish_sasl(Some(success), Some(r.raw(max_text)));
                 }
             }
             Kind::Starttls => {
@@ -1394,7 +1428,7 @@ impl State {
         }
     }
 
-    fn data_reply(&mut self, r: &FullReply, _raw: String) {
+    fn data_reply(&mut self, r: &FullReply<'_>) {
         let Some(m) = &mut self.msg else { return };
         if r.is(b"354") {
             m.got_354 = true;
@@ -1421,28 +1455,39 @@ impl State {
         }
     }
 
-    fn make_reply(&mut self, r: &FullReply) -> Reply {
-        let enhanced = r
-            .lines
-            .first()
-            .and_then(|l| split_enhanced(r.class(), l))
-            .map(|(e, _)| e.to_vec());
+    fn make_reply(&mut self, r: &FullReply<'_>) -> Reply {
+        let class = r.class();
+        let first = r.lines().next().and_then(|l| split_enhanced(class, l));
+        // Borrowed from the reply: the model's String is the only copy.
+        let enhanced = first.map(|(e, _)| e);
         // Lines repeating the enhanced code (RFC 3463 replies carry it on each line) lose
         // it; the code is in `enhanced`.
-        let text = r
-            .lines
-            .iter()
-            .map(|l| match (&enhanced, split_enhanced(r.class(), l)) {
-                (Some(e), Some((le, rest))) if e.as_slice() == le => lossy(rest),
-                _ => lossy(l),
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        let text = self.field(text.as_bytes(), self.limits.max_text, "reply");
+        fn line_text<'a>(enhanced: Option<&[u8]>, class: u8, l: &'a [u8]) -> Cow<'a, str> {
+            match (enhanced, split_enhanced(class, l)) {
+                (Some(e), Some((le, rest))) if e == le => crate::text::lossy(rest),
+                _ => crate::text::lossy(l),
+            }
+        }
+        // A one-line reply (nearly all) is its text, without a list to join, and its
+        // first split is its only one.
+        let text = match (r.line_count(), first) {
+            (1, Some((_, rest))) => crate::text::lossy(rest).into_owned(),
+            (1, None) => crate::text::lossy(r.lines().next().unwrap_or_default()).into_owned(),
+            _ => r
+                .lines()
+                .map(|l| line_text(enhanced, class, l))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        // Valid UTF-8 already: the cut alone bounds it, as `field` would.
+        let (text, was_cut) = cut(text, self.limits.max_text);
+        if was_cut {
+            self.mark_truncated("reply");
+        }
         Reply {
             code: r.code_str(),
             status: None,
-            enhanced: enhanced.map(|e| lossy(&e)),
+            enhanced: enhanced.map(lossy),
             text,
             frame: r.meta.frame,
             time: r.meta.ts,
