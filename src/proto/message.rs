@@ -40,7 +40,7 @@ impl Default for MessageLimits {
 
 /// Small pushes (a line, a line end) are gathered up to this many bytes before they are
 /// hashed and MIME-decoded: per-call costs dominate otherwise.
-const BATCH: usize = 4 * 1024;
+const BATCH: usize = 2 * 1024;
 
 /// True for the line that ends a DATA or multi-line POP3 response: a lone `.`.
 pub fn is_terminator(line: &Line<'_>) -> bool {

@@ -431,7 +431,8 @@ pub struct ImapDissector {
 
     pending: VecDeque<Pending>,
     sasl: Option<Sasl>,
-    assembly: Option<Assembly>,
+    /// Boxed: a connection without a ranged fetch in progress holds 8 bytes.
+    assembly: Option<Box<Assembly>>,
 
     detail: ImapDetail,
     commands: Vec<Command>,
@@ -964,7 +965,7 @@ impl ImapDissector {
         }
         self.finish_assembly();
         if origin == 0 {
-            self.assembly = Some(Assembly {
+            self.assembly = Some(Box::new(Assembly {
                 builder: MessageBuilder::new(meta, &limits),
                 seq,
                 mailbox,
@@ -974,7 +975,7 @@ impl ImapDissector {
                 last_len: 0,
                 asked: self.asked,
                 entries: Vec::new(),
-            });
+            }));
             return Role::Range;
         }
         new_msg(
@@ -1772,7 +1773,7 @@ impl StreamConsumer for ImapDissector {
             return;
         }
         if let Some(lit) = self.dirs[s].lit.as_mut() {
-            lit.mark_lost(self.assembly.as_mut());
+            lit.mark_lost(self.assembly.as_deref_mut());
             let lost = len.min(lit.remaining);
             if let (Role::Range, Some(a)) = (&lit.role, self.assembly.as_mut()) {
                 // Offsets of later ranges count the lost octets too.
@@ -1845,7 +1846,7 @@ impl Dissector for ImapDissector {
                 "literal of {total} octets not finished at the end of the stream ({left} missing)"
             ));
             if let Some(lit) = self.dirs[s].lit.as_mut() {
-                lit.mark_lost(self.assembly.as_mut());
+                lit.mark_lost(self.assembly.as_deref_mut());
             }
             self.literal_end(from);
         }

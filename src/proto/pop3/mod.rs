@@ -311,7 +311,7 @@ pub struct Pop3Dissector {
     banner: Option<String>,
     apop_ts: Option<String>,
     pending: VecDeque<Pending>,
-    open: Option<Multi>,
+    open: Option<Box<Multi>>,
     sasl: Option<Sasl>,
     user: Option<String>,
     server_lines: u64,
@@ -869,14 +869,15 @@ impl Pop3Dissector {
             _ => {}
         }
         if let Some((kind, cmd)) = opens {
-            self.open = Some(Multi {
+            // Boxed: a connection between responses holds 8 bytes, not the message state.
+            self.open = Some(Box::new(Multi {
                 kind,
                 cmd,
                 status_meta: meta,
                 builder: None,
                 lines: 0,
                 body_entry: None,
-            });
+            }));
         }
     }
 

@@ -321,7 +321,8 @@ struct State {
     sasl: Option<SaslState>,
     transactions: Vec<Transaction>,
     current_tx: Option<usize>,
-    msg: Option<MsgState>,
+    /// Boxed: a connection outside DATA/BDAT holds 8 bytes, not the message state.
+    msg: Option<Box<MsgState>>,
     messages: Vec<Message>,
     /// Transaction of each message.
     msg_tx: Vec<usize>,
@@ -773,7 +774,7 @@ impl State {
             "DATA" => {
                 let tx = self.tx_for_data(line.meta);
                 self.finish_message(false); // a BDAT message left open
-                self.msg = Some(MsgState::new(tx));
+                self.msg = Some(Box::new(MsgState::new(tx)));
                 self.client_mode = Some(ClientMode::Data);
                 Kind::Data
             }
@@ -923,7 +924,7 @@ impl State {
             Some(m) => m.tx,
             None => {
                 let tx = self.tx_for_data(meta);
-                self.msg = Some(MsgState::new(tx));
+                self.msg = Some(Box::new(MsgState::new(tx)));
                 tx
             }
         };
