@@ -718,3 +718,28 @@ fn closed_tombstones_beyond_the_bound_go_early_and_are_counted() {
     let (_, st) = f.finish();
     assert_eq!(st.connections, 6);
 }
+
+#[test]
+fn an_ignored_connection_that_ends_lingers_5_s_not_the_idle_timeout() {
+    let mut f = Feed::new(handler(|_, _, _| Decision::Ignore));
+    handshake(&mut f, CISN, SISN);
+    f.send_at(&seg(C, 1001, Some(5001), FIN, b""), Ts(MS));
+    assert_eq!(f.table.entries(), 1);
+    // Another connection's packets move the clock: within 5 s the tombstone stays, after
+    // that it goes (before, it stayed for the 10-minute idle timeout).
+    let other = Endpoint {
+        port: 40001,
+        ..client()
+    };
+    f.send_at(
+        &seg_between(other, server(), 1, None, 0, b""),
+        Ts(4_000 * MS),
+    );
+    assert_eq!(f.table.entries(), 2);
+    f.send_at(
+        &seg_between(other, server(), 1, None, 0, b""),
+        Ts(6_002 * MS),
+    );
+    assert_eq!(f.table.entries(), 1);
+    assert_eq!(f.table.stats().tombstones_expired, 1);
+}

@@ -32,6 +32,9 @@ impl Key {
 #[derive(Debug, Clone, Copy)]
 struct Tomb {
     syn_isn: Option<u32>,
+    /// In the `closed` queue: the connection ended (FIN/RST), so the tombstone lingers
+    /// `closed_linger_ns`, not the idle timeout.
+    closing: bool,
 }
 
 enum Kind<S> {
@@ -167,6 +170,11 @@ impl<H: Handler> FlowTable<H> {
                     self.create(key, src, dst, seg, meta);
                 } else {
                     self.stats.tombstone_packets += 1;
+                    if (seg.flags.fin() || seg.flags.rst()) && !t.closing {
+                        // An ignored connection ends: its tombstone need not wait for the
+                        // idle timeout (on a long mixed capture those were most entries).
+                        self.close_tomb(idx);
+                    }
                 }
             }
             Kind::Live(c) => {
@@ -253,7 +261,16 @@ impl<H: Handler> FlowTable<H> {
             Applied::Ignore => {
                 self.stats.ignored += 1;
                 let syn_isn = (f.syn() && !f.ack()).then_some(seg.seq);
-                self.alloc(key, Kind::Tomb(Tomb { syn_isn }));
+                let idx = self.alloc(
+                    key,
+                    Kind::Tomb(Tomb {
+                        syn_isn,
+                        closing: false,
+                    }),
+                );
+                if f.fin() || f.rst() {
+                    self.close_tomb(idx);
+                }
             }
             applied => {
                 if applied == Applied::Follow {
@@ -306,7 +323,13 @@ impl<H: Handler> FlowTable<H> {
         if ignore {
             conn.release(&mut ctx);
             let syn_isn = conn.client_isn();
-            self.nodes[idx as usize].kind = Kind::Tomb(Tomb { syn_isn });
+            self.nodes[idx as usize].kind = Kind::Tomb(Tomb {
+                syn_isn,
+                closing: false,
+            });
+            if seg.flags.fin() || seg.flags.rst() {
+                self.close_tomb(idx);
+            }
         } else if seg.flags.rst() {
             self.end_live(idx, EndReason::Rst, meta, true, (self.now, meta.frame));
         } else if conn.fin_done() {
@@ -354,7 +377,10 @@ impl<H: Handler> FlowTable<H> {
         }
         if keep_tomb {
             let n = &mut self.nodes[idx as usize];
-            n.kind = Kind::Tomb(Tomb { syn_isn });
+            n.kind = Kind::Tomb(Tomb {
+                syn_isn,
+                closing: true,
+            });
             self.closed.push_back((idx, n.gen, self.now));
             self.bound_closed();
         } else {
@@ -405,6 +431,19 @@ impl<H: Handler> FlowTable<H> {
             } else {
                 self.stats.tombstones_expired += 1;
                 self.remove(idx);
+            }
+        }
+    }
+
+    /// Queues the tombstone of an ignored connection that ended (FIN/RST) for the closed
+    /// linger.
+    fn close_tomb(&mut self, idx: u32) {
+        let n = &mut self.nodes[idx as usize];
+        if let Kind::Tomb(t) = &mut n.kind {
+            if !t.closing {
+                t.closing = true;
+                self.closed.push_back((idx, n.gen, self.now));
+                self.bound_closed();
             }
         }
     }
