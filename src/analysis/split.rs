@@ -55,8 +55,10 @@ impl IgnoredTx {
 /// Payload of connections the workers ignored is not copied to them: their tables hold
 /// a tombstone, which looks at flags and sequence numbers only. The reader forgets a
 /// connection, and sends its payload again, whenever the worker's tombstone may be
-/// gone: on a pure SYN (it may start a new connection), after the idle timeout (on the
-/// same clock as the worker's table), and when a worker evicted tombstones. A note that
+/// gone: on a pure SYN (it may start a new connection), on a FIN or RST (the tombstone
+/// then lingers only the closed-connection time, or less under the closed bound), after
+/// the idle timeout (on the same clock as the worker's table), and when a worker evicted
+/// tombstones. A note that
 /// crosses a SYN dispatched after the ignoring frame is dropped (`syn_frames` keeps the
 /// last SYN frame per hash slot; a collision only drops a note).
 struct Ignored {
@@ -92,7 +94,7 @@ impl Ignored {
             return false;
         }
         let key = key_of((seg.src, seg.sport), (seg.dst, seg.dport));
-        if pure_syn {
+        if pure_syn || seg.flags.fin() || seg.flags.rst() {
             self.map.remove(&key);
             return false;
         }
@@ -515,6 +517,43 @@ mod tests {
             }
         }
         (s, counts.iter().map(|&c| c as f64 / total as f64).collect())
+    }
+
+    /// The workers now drop an ignored connection's tombstone soon after its FIN or RST, so
+    /// the reader must send that connection's payload again from then on (a later
+    /// connection on the same ports without a SYN in the capture gets its bytes).
+    #[test]
+    fn ignored_payload_is_sent_again_after_fin_or_rst() {
+        for end in [TcpFlags::FIN | TcpFlags::ACK, TcpFlags::RST] {
+            let mut ig = Ignored {
+                map: Default::default(),
+                syn_frames: vec![0; SYN_SLOTS],
+                timeout: 600_000_000_000,
+            };
+            let seg = |flags: u8, payload: &'static [u8]| TcpSegment {
+                src: IpAddr::from([10, 0, 0, 1]),
+                dst: IpAddr::from([10, 0, 0, 2]),
+                sport: 40_000,
+                dport: 8080,
+                seq: 1,
+                ack: 1,
+                flags: TcpFlags(flags),
+                window: 0,
+                payload,
+                missing: 0,
+            };
+            let s = seg(TcpFlags::ACK, b"GET /");
+            let h = sym_hash(&s.src, s.sport, &s.dst, s.dport);
+            let key = key_of((s.src, s.sport), (s.dst, s.dport));
+            ig.note(Note::Ignored {
+                key,
+                frame: 1,
+                now: Ts(0),
+            });
+            assert!(ig.skip_payload(&s, h, 2, Ts(1)));
+            assert!(!ig.skip_payload(&seg(end, b"x"), h, 3, Ts(2)));
+            assert!(!ig.skip_payload(&s, h, 4, Ts(3)));
+        }
     }
 
     #[test]
