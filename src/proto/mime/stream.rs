@@ -17,8 +17,6 @@ use super::{content_type, headers, MimeInfo, MimeLimits, MAX_NESTED_MESSAGES};
 use crate::model::Attachment;
 use mail_parser::{Message, MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Bound of the message's own header block; beyond it the block is counted
@@ -82,7 +80,6 @@ enum Enc {
 }
 
 /// What a part's header block says.
-#[derive(Clone)]
 struct PartHead {
     boundary: Option<Vec<u8>>,
     digest: bool,
@@ -141,50 +138,6 @@ fn describe(msg: Option<&Message<'_>>, parent_digest: bool) -> PartHead {
         disposition_attachment,
         content_type,
     }
-}
-
-/// Part header blocks up to this size are remembered ([`PART_HEADS`]).
-const MEMO_BLOCK: usize = 512;
-/// Part header blocks remembered per thread.
-const MEMO_SLOTS: usize = 8;
-
-thread_local! {
-    /// The part header blocks last decoded on this thread, most recent first, with what
-    /// they say: a block that recurs (the `Content-Type: text/plain` part, the parts a
-    /// mailer writes alike in every message) is parsed once, not once per message. What a
-    /// block says depends on its bytes and the parent's `digest` only. Bounded by
-    /// [`MEMO_SLOTS`] blocks of at most [`MEMO_BLOCK`] bytes.
-    static PART_HEADS: RefCell<VecDeque<(Vec<u8>, bool, PartHead)>> =
-        const { RefCell::new(VecDeque::new()) };
-}
-
-/// What a part's (not the message's) header block says: [`describe`] of its parse.
-fn part_head(block: &[u8], parent_digest: bool) -> PartHead {
-    let parse = || {
-        let parsed = MessageParser::default().parse_headers(block);
-        describe(parsed.as_ref(), parent_digest)
-    };
-    if block.len() > MEMO_BLOCK {
-        return parse();
-    }
-    PART_HEADS.with(|memo| {
-        let mut memo = memo.borrow_mut();
-        if let Some(i) = memo
-            .iter()
-            .position(|(b, d, _)| *d == parent_digest && b[..] == *block)
-        {
-            let hit = memo.remove(i).expect("found above");
-            let ph = hit.2.clone();
-            memo.push_front(hit);
-            return ph;
-        }
-        let ph = parse();
-        if memo.len() >= MEMO_SLOTS {
-            memo.pop_back();
-        }
-        memo.push_front((block.to_vec(), parent_digest, ph.clone()));
-        ph
-    })
 }
 
 /// Incremental base64: whitespace and characters outside the alphabet are skipped
@@ -692,11 +645,10 @@ impl MimeStream {
     /// A header block is complete (`terminated`: by an empty line).
     fn header_block(&mut self, terminated: bool) {
         let block = std::mem::take(&mut self.hdr);
+        let parsed = MessageParser::default().parse_headers(&block[..]);
         let root = !self.root_done;
-        let parent_digest = self.frames.last().is_some_and(|f| f.digest);
-        let ph = if root {
+        if root {
             self.root_done = true;
-            let parsed = MessageParser::default().parse_headers(&block[..]);
             if self.level == 0 {
                 match &parsed {
                     Some(m) => self.info.headers = headers(m),
@@ -705,10 +657,10 @@ impl MimeStream {
                     None => self.info.unparsable = !terminated,
                 }
             }
-            describe(parsed.as_ref(), parent_digest)
-        } else {
-            part_head(&block, parent_digest)
-        };
+        }
+        let parent_digest = self.frames.last().is_some_and(|f| f.digest);
+        let ph = describe(parsed.as_ref(), parent_digest);
+        drop(parsed);
         self.hdr = block;
         self.hdr.clear();
         if self.hdr.capacity() > 4096 {
