@@ -686,35 +686,22 @@ fn closed_tombstones_beyond_the_bound_go_early_and_are_counted() {
         ..FlowConfig::default()
     };
     let mut f = Feed::with(cfg, follow_all());
+    let from = |port| Endpoint { port, ..client() };
     // Five connections closed by RST within one second: all inside the 5 s linger.
     for port in 1..=5u16 {
-        let c = Endpoint { port, ..client() };
         let t = Ts(i64::from(port) * 100 * MS);
-        f.send_at(&seg_between(c, server(), 100, None, 0, b"x"), t);
-        f.send_at(&seg_between(c, server(), 101, None, RST, b""), t);
+        f.send_at(&seg_between(from(port), server(), 100, None, 0, b"x"), t);
+        f.send_at(&seg_between(from(port), server(), 101, None, RST, b""), t);
     }
     assert_eq!(f.table.stats().ended_rst, 5);
     // Only the three newest tombstones are left.
     assert_eq!(f.table.entries(), 3);
     assert_eq!(f.table.stats().tombstones_closed_limit, 2);
     // A late packet of the newest hits its tombstone; one of the oldest starts anew.
-    let newest = Endpoint {
-        port: 5,
-        ..client()
-    };
-    f.send_at(
-        &seg_between(newest, server(), 102, None, 0, b""),
-        Ts(600 * MS),
-    );
+    let late = Ts(600 * MS);
+    f.send_at(&seg_between(from(5), server(), 102, None, 0, b""), late);
     assert_eq!(f.table.stats().tombstone_packets, 1);
-    let oldest = Endpoint {
-        port: 1,
-        ..client()
-    };
-    f.send_at(
-        &seg_between(oldest, server(), 102, None, 0, b"y"),
-        Ts(600 * MS),
-    );
+    f.send_at(&seg_between(from(1), server(), 102, None, 0, b"y"), late);
     let (_, st) = f.finish();
     assert_eq!(st.connections, 6);
 }

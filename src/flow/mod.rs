@@ -80,8 +80,8 @@ pub struct FlowConfig {
     /// with [`EndReason::Timeout`]. Default: 10 minutes.
     pub idle_timeout_ns: i64,
     /// How long the tombstone of a connection closed by FIN/RST (followed, or ignored as not
-    /// mail) is kept after its last packet, in capture time: it absorbs the last ACK and late retransmissions, which
-    /// would otherwise start a new connection. Zeek's `tcp_close_delay` is the same idea
+    /// mail) is kept after its last packet, in capture time: it absorbs the last ACK and
+    /// late retransmissions, which would otherwise start a new connection. Zeek's `tcp_close_delay` is the same idea
     /// (5 s). Kept short so that memory follows the connections open at once, not the
     /// connections closed in the last idle timeout. Default: 5 seconds.
     pub closed_linger_ns: i64,

@@ -111,11 +111,18 @@ impl MessageBuilder {
             self.hasher.update(bytes);
             self.mime.push(bytes);
         } else {
-            if self.batch.capacity() == 0 {
-                // Once, at its bound: growing it line by line reallocated it ~10 times.
-                self.batch.reserve_exact(BATCH);
-            }
-            self.batch.extend_from_slice(bytes);
+            self.batch_append(&[bytes]);
+        }
+    }
+
+    /// Appends to the batch (the caller made room), sized once at its bound: growing it
+    /// line by line reallocated it ~10 times.
+    fn batch_append(&mut self, parts: &[&[u8]]) {
+        if self.batch.capacity() == 0 {
+            self.batch.reserve_exact(BATCH);
+        }
+        for p in parts {
+            self.batch.extend_from_slice(p);
         }
     }
 
@@ -142,11 +149,7 @@ impl MessageBuilder {
             if self.size > self.keep as u64 {
                 self.cut = true;
             }
-            if self.batch.capacity() == 0 {
-                self.batch.reserve_exact(BATCH);
-            }
-            self.batch.extend_from_slice(bytes);
-            self.batch.extend_from_slice(line.ending);
+            self.batch_append(&[bytes, line.ending]);
         } else {
             self.push(bytes);
             self.push(line.ending);

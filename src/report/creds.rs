@@ -19,7 +19,7 @@ use comfy_table::{Cell, CellAlignment, Color};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::io::{self, Write};
 use std::net::IpAddr;
 
@@ -302,7 +302,7 @@ struct Tally {
     /// Accounts as 64-bit hashes of (server address, user name): ~9 bytes each instead of
     /// the name's copy, so the bound costs ~1 MiB (a collision among 100,000 accounts has
     /// a chance of about 3 in 10^10).
-    accounts: HashSet<u64, BuildHasherDefault<rustc_hash::FxHasher>>,
+    accounts: rustc_hash::FxHashSet<u64>,
     servers: HashSet<IpAddr>,
     accepted: u64,
 }
