@@ -20,6 +20,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 use std::io;
 use std::path::Path;
+use std::sync::mpsc;
 
 /// With `--merge`, frame numbers carry their file's index above this bit, so every record
 /// can name its real file and frame. 2^40 frames per file is far beyond any capture.
@@ -267,7 +268,89 @@ impl<S: Sink + ?Sized> Emitter<'_, S> {
 /// files are read as one capture in timestamp order. `progress(file index, bytes read)` is
 /// called now and then. Stops early when the sink fails (the error is returned) or the run
 /// is interrupted.
+///
+/// With more than one thread the sink works on the calling thread while the captures are
+/// read on another: rendering and writing the records then overlaps reading and dissection
+/// instead of adding to the reader's share (the reader was the bottleneck of two threads).
 pub fn run<S: Sink + ?Sized>(
+    paths: &[&Path],
+    cfg: &Config,
+    merge: bool,
+    sink: &mut S,
+    progress: &(dyn Fn(usize, u64) + Sync),
+) -> io::Result<RunOutcome> {
+    if cfg.threads <= 1 {
+        return run_here(paths, cfg, merge, sink, progress);
+    }
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Event>(SINK_QUEUE);
+        let reader = scope.spawn(move || {
+            let mut fwd = Forward(tx);
+            run_here(paths, cfg, merge, &mut fwd, progress)
+        });
+        let mut error = None;
+        while let Ok(ev) = rx.recv() {
+            let r = match ev {
+                Event::Session(r) => sink.session(r),
+                Event::Capture(info) => sink.capture(&info),
+                Event::Failure(f) => sink.failure(&f),
+            };
+            if let Err(e) = r {
+                error = Some(e);
+                break;
+            }
+        }
+        // The reader's next send fails and the run stops.
+        drop(rx);
+        let res = match reader.join() {
+            Ok(r) => r,
+            Err(p) => std::panic::resume_unwind(p),
+        };
+        match error {
+            Some(e) => Err(e),
+            None => res,
+        }
+    })
+}
+
+/// Records in flight from the reading thread to the sink: enough to ride out a burst of
+/// sessions ending together, few enough that memory stays bounded.
+const SINK_QUEUE: usize = 256;
+
+/// What the reading thread hands to the sink's thread.
+enum Event {
+    Session(SessionRecord),
+    Capture(Box<CaptureInfo>),
+    Failure(CaptureFailure),
+}
+
+/// The reading thread's sink: forwards every call to the sink's thread.
+struct Forward(mpsc::SyncSender<Event>);
+
+impl Forward {
+    fn send(&self, ev: Event) -> io::Result<()> {
+        // The other side only hangs up after its sink failed; that error is the one
+        // returned, this one only stops the reading.
+        self.0
+            .send(ev)
+            .map_err(|_| io::Error::other("the sink stopped"))
+    }
+}
+
+impl Sink for Forward {
+    fn session(&mut self, record: SessionRecord) -> io::Result<()> {
+        self.send(Event::Session(record))
+    }
+    fn capture(&mut self, info: &CaptureInfo) -> io::Result<()> {
+        self.send(Event::Capture(Box::new(info.clone())))
+    }
+    fn failure(&mut self, failure: &CaptureFailure) -> io::Result<()> {
+        self.send(Event::Failure(failure.clone()))
+    }
+}
+
+/// [`run`] on the calling thread.
+fn run_here<S: Sink + ?Sized>(
     paths: &[&Path],
     cfg: &Config,
     merge: bool,
