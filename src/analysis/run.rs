@@ -20,7 +20,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 use std::io;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Condvar, Mutex};
 
 /// With `--merge`, frame numbers carry their file's index above this bit, so every record
 /// can name its real file and frame. 2^40 frames per file is far beyond any capture.
@@ -282,16 +282,22 @@ pub fn run<S: Sink + ?Sized>(
     if cfg.threads <= 1 {
         return run_here(paths, cfg, merge, sink, progress);
     }
+    let gate = Gate::default();
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<Event>(SINK_QUEUE);
+        let gate = &gate;
         let reader = scope.spawn(move || {
-            let mut fwd = Forward(tx);
+            let mut fwd = Forward { tx, gate };
             run_here(paths, cfg, merge, &mut fwd, progress)
         });
         let mut error = None;
         while let Ok(ev) = rx.recv() {
             let r = match ev {
-                Event::Session(r) => sink.session(r),
+                Event::Session(r, weight) => {
+                    let r = sink.session(r);
+                    gate.release(weight);
+                    r
+                }
                 Event::Capture(info) => sink.capture(&info),
                 Event::Failure(f) => sink.failure(&f),
             };
@@ -300,8 +306,10 @@ pub fn run<S: Sink + ?Sized>(
                 break;
             }
         }
-        // The reader's next send fails and the run stops.
+        // The reader's next send fails and the run stops; a reader waiting at the gate
+        // is let through to find that out.
         drop(rx);
+        gate.open();
         let res = match reader.join() {
             Ok(r) => r,
             Err(p) => std::panic::resume_unwind(p),
@@ -316,30 +324,83 @@ pub fn run<S: Sink + ?Sized>(
 /// Records in flight from the reading thread to the sink: enough to ride out a burst of
 /// sessions ending together, few enough that memory stays bounded.
 const SINK_QUEUE: usize = 256;
+/// Kept bytes (message and attachment data, transcript entries) in flight to the sink at
+/// most; a record larger than this still goes, alone.
+const SINK_BYTES: usize = 16 << 20;
 
 /// What the reading thread hands to the sink's thread.
 enum Event {
-    Session(SessionRecord),
+    /// A record and its weight at the [`Gate`].
+    Session(SessionRecord, usize),
     Capture(Box<CaptureInfo>),
     Failure(CaptureFailure),
 }
 
-/// The reading thread's sink: forwards every call to the sink's thread.
-struct Forward(mpsc::SyncSender<Event>);
+/// Bounds the bytes in flight to the sink: records that keep message bytes (`extract`)
+/// or dialogues (`transcript`) can be large, and a count alone would not bound them.
+#[derive(Default)]
+struct Gate {
+    /// Bytes in flight, and whether the sink's side is gone.
+    state: Mutex<(usize, bool)>,
+    freed: Condvar,
+}
 
-impl Forward {
+impl Gate {
+    fn acquire(&self, weight: usize) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while st.0 > 0 && st.0 + weight > SINK_BYTES && !st.1 {
+            st = self.freed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.0 += weight;
+    }
+    fn release(&self, weight: usize) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.0 = st.0.saturating_sub(weight);
+        self.freed.notify_one();
+    }
+    fn open(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.freed.notify_one();
+    }
+}
+
+/// What a record holds beyond its fixed fields, roughly.
+fn weight(r: &SessionRecord) -> usize {
+    let data: usize = r
+        .messages
+        .iter()
+        .map(|m| {
+            m.data.as_ref().map_or(0, |d| d.len())
+                + m.attachments
+                    .iter()
+                    .map(|a| a.data.as_ref().map_or(0, |d| d.len()))
+                    .sum::<usize>()
+        })
+        .sum();
+    1024 + data + 128 * r.session.dialogue.len()
+}
+
+/// The reading thread's sink: forwards every call to the sink's thread.
+struct Forward<'g> {
+    tx: mpsc::SyncSender<Event>,
+    gate: &'g Gate,
+}
+
+impl Forward<'_> {
     fn send(&self, ev: Event) -> io::Result<()> {
         // The other side only hangs up after its sink failed; that error is the one
         // returned, this one only stops the reading.
-        self.0
+        self.tx
             .send(ev)
             .map_err(|_| io::Error::other("the sink stopped"))
     }
 }
 
-impl Sink for Forward {
+impl Sink for Forward<'_> {
     fn session(&mut self, record: SessionRecord) -> io::Result<()> {
-        self.send(Event::Session(record))
+        let w = weight(&record);
+        self.gate.acquire(w);
+        self.send(Event::Session(record, w))
     }
     fn capture(&mut self, info: &CaptureInfo) -> io::Result<()> {
         self.send(Event::Capture(Box::new(info.clone())))
