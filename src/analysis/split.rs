@@ -470,7 +470,11 @@ pub(super) fn run(
         }
         let mut not_mail = 0;
         let mut counters: Vec<(&'static str, u64)> = Vec::new();
-        if let Some(t) = local.take() {
+        if let Some(mut t) = local.take() {
+            // The capture's last segments may have gone to workers: the reader's table must
+            // still see the clock they set, as one table would (an idle connection of its
+            // own times out there rather than ending with the capture).
+            t.advance(now);
             let (handler, stats) = t.finish();
             for f in handler.finished {
                 reorder.push(f);
