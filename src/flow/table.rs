@@ -8,22 +8,54 @@ use crate::model::Endpoint;
 use crate::proto::{ChunkMeta, EndReason};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
 
 const NIL: u32 = u32::MAX;
 
 /// The 4-tuple with the smaller endpoint first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key {
     a: Endpoint,
     b: Endpoint,
 }
 
 impl Key {
+    #[inline]
     fn new(x: Endpoint, y: Endpoint) -> Key {
-        if (x.ip, x.port) <= (y.ip, y.port) {
+        if ord_bits(&x) <= ord_bits(&y) {
             Key { a: x, b: y }
         } else {
             Key { a: y, b: x }
+        }
+    }
+}
+
+/// An endpoint as integers that order it as `(IpAddr, u16)` does (IPv4 first, then the
+/// address in network order, then the port): compared as `IpAddr`s, through byte arrays,
+/// the normalisation was ~25 instructions per packet.
+#[inline]
+fn ord_bits(e: &Endpoint) -> (bool, u128, u16) {
+    match e.ip {
+        IpAddr::V4(ip) => (false, u128::from(u32::from(ip)), e.port),
+        IpAddr::V6(ip) => (true, u128::from(ip), e.port),
+    }
+}
+
+/// One word per IPv4 endpoint instead of the derived hash's discriminant, length prefix,
+/// bytes and port (a hasher round each). Equal keys hash alike: only their fields are
+/// hashed.
+impl Hash for Key {
+    #[inline]
+    fn hash<S: Hasher>(&self, h: &mut S) {
+        for e in [&self.a, &self.b] {
+            match e.ip {
+                IpAddr::V4(ip) => h.write_u64(u64::from(u32::from(ip)) << 16 | u64::from(e.port)),
+                IpAddr::V6(ip) => {
+                    h.write_u128(u128::from(ip));
+                    h.write_u16(e.port);
+                }
+            }
         }
     }
 }
