@@ -88,7 +88,11 @@ for sc in $scenarios; do
   esac
   gen_args=(${profile_args[@]+"${profile_args[@]}"} --size-mb "$size" --mail-percent "$mail" --protocols "$protocols" --concurrent "$concurrent" \
     --loss 0.0005 --reorder 0.005 --duplicate 0.002 --fragment 0.0005 --seed 1)
-  cap="$dir/pcapmail-bench-${sc}-${size}mb-c${concurrent}-v2.pcap"
+  # v3: "mixed" follows the bytes written (before, a third of it was mail); the others are
+  # the same files as v2.
+  version=v2
+  [ "$sc" = mixed ] && version=v3
+  cap="$dir/pcapmail-bench-${sc}-${size}mb-c${concurrent}-${version}.pcap"
   if [ ! -s "$cap" ]; then
     "$gen" "${gen_args[@]}" -o "$cap.part" 2>"$tmp/gen" && mv "$cap.part" "$cap"
     cat "$tmp/gen" >&2

@@ -82,7 +82,7 @@ fn main() {
         std::process::exit(1)
     });
     eprintln!(
-        "wrote {} ({} packets, {:.1} MiB, {} connections: {} SMTP, {} POP3, {} IMAP; mail {:.1}% of payload bytes)",
+        "wrote {} ({} packets, {:.1} MiB, {} connections: {} SMTP, {} POP3, {} IMAP; mail {:.1}% of the file's bytes, {:.1}% of the payload planned)",
         out_path,
         st.packets,
         st.bytes as f64 / 1048576.0,
@@ -90,6 +90,7 @@ fn main() {
         st.smtp_sessions,
         st.pop3_sessions,
         st.imap_sessions,
+        100.0 * st.mail_written as f64 / st.bytes.max(1) as f64,
         100.0 * st.mail_bytes as f64 / (st.mail_bytes + st.other_bytes).max(1) as f64
     );
 }

@@ -11,22 +11,20 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::mpsc;
 
-/// A connection's normalised 4-tuple.
-type Key = ((IpAddr, u16), (IpAddr, u16));
-
-fn key_of(a: (IpAddr, u16), b: (IpAddr, u16)) -> Key {
-    if a <= b {
-        (a, b)
-    } else {
-        (b, a)
-    }
-}
+/// A connection's normalised 4-tuple (compared and hashed as integers).
+type Key = crate::flow::ConnKey;
 
 /// From a worker to the reader.
 enum Note {
     /// The handler ignored this connection while processing `frame`, with the capture
     /// clock at `now`: its table keeps a tombstone, which needs no payload.
-    Ignored { key: Key, frame: u64, now: Ts },
+    Ignored {
+        key: Key,
+        /// The connection's [`sym_hash`].
+        h: u64,
+        frame: u64,
+        now: Ts,
+    },
     /// A worker evicted tombstones (the connection limit was hit): forget them all.
     Reset,
 }
@@ -40,12 +38,10 @@ pub(super) struct IgnoredTx {
 
 impl IgnoredTx {
     pub(super) fn ignored(&self, info: &crate::flow::ConnInfo) {
-        let key = key_of(
-            (info.client.ip, info.client.port),
-            (info.server.ip, info.server.port),
-        );
+        let (c, v) = (info.client, info.server);
         let _ = self.tx.send(Note::Ignored {
-            key,
+            key: Key::new(c.ip, c.port, v.ip, v.port),
+            h: sym_hash(&c.ip, c.port, &v.ip, v.port),
             frame: self.frame,
             now: self.now,
         });
@@ -72,8 +68,7 @@ const SYN_SLOTS: usize = 1 << 16;
 impl Ignored {
     fn note(&mut self, n: Note) {
         match n {
-            Note::Ignored { key, frame, now } => {
-                let h = sym_hash(&key.0 .0, key.0 .1, &key.1 .0, key.1 .1);
+            Note::Ignored { key, h, frame, now } => {
                 if self.syn_frames[h as usize % SYN_SLOTS] <= frame {
                     self.map.insert(key, now);
                 }
@@ -93,7 +88,7 @@ impl Ignored {
         if self.map.is_empty() || (seg.payload.is_empty() && !pure_syn) {
             return false;
         }
-        let key = key_of((seg.src, seg.sport), (seg.dst, seg.dport));
+        let key = Key::new(seg.src, seg.sport, seg.dst, seg.dport);
         if pure_syn || seg.flags.fin() || seg.flags.rst() {
             self.map.remove(&key);
             return false;
@@ -314,7 +309,6 @@ pub(super) fn run(
                 let mut evicted = 0;
                 for mut b in rx {
                     for r in &b.recs {
-                        table.advance(r.now);
                         if let Some(t) = &mut table.handler_mut().ignored {
                             t.frame = r.frame;
                             t.now = r.now;
@@ -335,7 +329,7 @@ pub(super) fn run(
                             frame: r.frame,
                             ts: r.ts,
                         };
-                        table.packet(&seg, meta);
+                        table.packet_at(&seg, meta, r.now);
                     }
                     table.advance(b.now);
                     let done = std::mem::take(&mut table.handler_mut().finished);
@@ -407,8 +401,7 @@ pub(super) fn run(
                         None => {
                             if let Some(t) = &mut local {
                                 // On the run's clock, as the workers' tables are.
-                                t.advance(now);
-                                t.packet(&seg, ChunkMeta { frame, ts });
+                                t.packet_at(&seg, ChunkMeta { frame, ts }, now);
                                 for f in t.handler_mut().finished.drain(..) {
                                     reorder.push(f);
                                 }
@@ -470,7 +463,11 @@ pub(super) fn run(
         }
         let mut not_mail = 0;
         let mut counters: Vec<(&'static str, u64)> = Vec::new();
-        if let Some(t) = local.take() {
+        if let Some(mut t) = local.take() {
+            // The capture's last segments may have gone to workers: the reader's table must
+            // still see the clock they set, as one table would (an idle connection of its
+            // own times out there rather than ending with the capture).
+            t.advance(now);
             let (handler, stats) = t.finish();
             for f in handler.finished {
                 reorder.push(f);
@@ -544,9 +541,10 @@ mod tests {
             };
             let s = seg(TcpFlags::ACK, b"GET /");
             let h = sym_hash(&s.src, s.sport, &s.dst, s.dport);
-            let key = key_of((s.src, s.sport), (s.dst, s.dport));
+            let key = Key::new(s.src, s.sport, s.dst, s.dport);
             ig.note(Note::Ignored {
                 key,
+                h,
                 frame: 1,
                 now: Ts(0),
             });

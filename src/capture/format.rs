@@ -293,12 +293,19 @@ impl PcapState {
                 format!("truncated record header ({avail} of {hl} bytes)"),
             );
         }
-        let h = src.bytes(at, hl);
-        let be = self.big_endian;
-        let ts_sec = u32_at(h, 0, be);
-        let ts_frac = u32_at(h, 4, be);
-        let caplen = u32_at(h, 8, be) as usize;
-        let orig_len = u32_at(h, 12, be);
+        // The four fields as one 16-byte read (the modified format's extra 8 bytes follow);
+        // byte by byte with a bounds check each they were ~50 instructions per record.
+        let h: [u8; 16] = src.bytes(at, 16).try_into().unwrap_or([0; 16]);
+        let field = |i: usize| {
+            let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+            if self.big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let (ts_sec, ts_frac, caplen, orig_len) =
+            (field(0), field(4), field(8) as usize, field(12));
         if caplen > MAX_CAPLEN {
             return damage(
                 src,
@@ -313,7 +320,12 @@ impl PcapState {
             s.caplen_over_snaplen += 1;
         }
         let total = hl + caplen;
-        let avail = src.fill(at, total);
+        // The window usually holds the whole record already: ask again only when not.
+        let avail = if avail >= total {
+            avail
+        } else {
+            src.fill(at, total)
+        };
         if avail < total {
             return damage(
                 src,

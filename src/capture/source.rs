@@ -57,12 +57,20 @@ impl StreamBuf {
 
     /// Makes at least `need` bytes from `pos` available if the stream has them; returns how
     /// many bytes from `pos` are in the window (fewer than `need` only at the end or on error).
+    #[inline]
     fn fill(&mut self, pos: u64, need: usize) -> usize {
         debug_assert!(pos >= self.base);
         let start = (pos - self.base) as usize;
         if start + need <= self.len || self.eof {
             return self.len.saturating_sub(start);
         }
+        self.refill(start, pos, need)
+    }
+
+    /// `fill` when the window lacks the bytes: once per window, kept out of the per-record
+    /// path.
+    #[inline(never)]
+    fn refill(&mut self, start: usize, pos: u64, need: usize) -> usize {
         // Slide the unread tail to the front: only a partial record is ever copied.
         if start > 0 {
             self.buf.copy_within(start..self.len, 0);

@@ -65,6 +65,7 @@ mod store;
 mod table;
 
 pub use store::{InsertOutcome, Piece, PieceData, SegmentStore, PIECE_OVERHEAD};
+pub(crate) use table::ConnKey;
 pub use table::{FlowTable, END_ORDER};
 
 use crate::model::{Endpoint, Ts};
