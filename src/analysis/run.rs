@@ -294,7 +294,7 @@ pub fn run<S: Sink + ?Sized>(
         while let Ok(ev) = rx.recv() {
             let r = match ev {
                 Event::Session(r, weight) => {
-                    let r = sink.session(r);
+                    let r = sink.session(*r);
                     gate.release(weight);
                     r
                 }
@@ -331,7 +331,7 @@ const SINK_BYTES: usize = 16 << 20;
 /// What the reading thread hands to the sink's thread.
 enum Event {
     /// A record and its weight at the [`Gate`].
-    Session(SessionRecord, usize),
+    Session(Box<SessionRecord>, usize),
     Capture(Box<CaptureInfo>),
     Failure(CaptureFailure),
 }
@@ -400,7 +400,7 @@ impl Sink for Forward<'_> {
     fn session(&mut self, record: SessionRecord) -> io::Result<()> {
         let w = weight(&record);
         self.gate.acquire(w);
-        self.send(Event::Session(record, w))
+        self.send(Event::Session(Box::new(record), w))
     }
     fn capture(&mut self, info: &CaptureInfo) -> io::Result<()> {
         self.send(Event::Capture(Box::new(info.clone())))
