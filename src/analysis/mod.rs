@@ -46,10 +46,11 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub pop3: Pop3Config,
     pub imap: ImapConfig,
-    /// Worker threads. With one file, more than one splits its connections across workers
-    /// (the calling thread reads and decodes, workers reassemble and dissect); with several
-    /// files, files are read in parallel. The result is the same for any value (see
-    /// [`analyze_file`] for the limits that are shared out). Default 1.
+    /// Worker threads. More than one splits each file's connections across workers (one
+    /// thread reads and decodes, workers reassemble and dissect) and [`run()`] then
+    /// renders the records on the calling thread while another reads. The result is the
+    /// same for any value (see [`analyze_file`] for the limits that are shared out).
+    /// Default 1.
     pub threads: usize,
     /// Keep message and attachment bytes in the result (`Message::data`,
     /// `Attachment::data`, for extraction). Without them memory does not grow with the
