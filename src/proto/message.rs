@@ -88,7 +88,13 @@ impl MessageBuilder {
 
     /// Appends content bytes as they are.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.size += bytes.len() as u64;
+        self.push_parts(&[bytes]);
+    }
+
+    /// Appends `parts` one after the other, with the bookkeeping done once.
+    fn push_parts(&mut self, parts: &[&[u8]]) {
+        let n: usize = parts.iter().map(|p| p.len()).sum();
+        self.size += n as u64;
         if self.size > self.keep as u64 && !self.cut {
             self.cut = true;
             let kept = self.data.take();
@@ -96,22 +102,26 @@ impl MessageBuilder {
                 self.spill = spill_file(&kept);
             }
         }
-        if let Some(d) = &mut self.data {
-            d.extend_from_slice(bytes);
-        } else if let Some(f) = &mut self.spill {
-            if f.write_all(bytes).is_err() {
-                // Disk full or similar: the message stays hashed and decoded, not kept.
-                self.spill = None;
+        for bytes in parts {
+            if let Some(d) = &mut self.data {
+                d.extend_from_slice(bytes);
+            } else if let Some(f) = &mut self.spill {
+                if f.write_all(bytes).is_err() {
+                    // Disk full or similar: the message stays hashed and decoded, not kept.
+                    self.spill = None;
+                }
             }
         }
-        if self.batch.len() + bytes.len() > BATCH {
+        if self.batch.len() + n > BATCH {
             self.flush();
         }
-        if bytes.len() >= BATCH {
-            self.hasher.update(bytes);
-            self.mime.push(bytes);
+        if n >= BATCH {
+            for bytes in parts {
+                self.hasher.update(bytes);
+                self.mime.push(bytes);
+            }
         } else {
-            self.batch_append(&[bytes]);
+            self.batch_append(parts);
         }
     }
 
@@ -141,19 +151,7 @@ impl MessageBuilder {
         if !line.continuation && !line.after_gap && bytes.first() == Some(&b'.') {
             bytes = &bytes[1..];
         }
-        let n = bytes.len() + line.ending.len();
-        if self.data.is_none() && self.spill.is_none() && self.batch.len() + n < BATCH {
-            // No copy kept and room in the batch: what the two `push` calls below would do
-            // (neither flushes nor bypasses the batch), with the bookkeeping done once.
-            self.size += n as u64;
-            if self.size > self.keep as u64 {
-                self.cut = true;
-            }
-            self.batch_append(&[bytes, line.ending]);
-        } else {
-            self.push(bytes);
-            self.push(line.ending);
-        }
+        self.push_parts(&[bytes, line.ending]);
         if !line.partial {
             self.lines += 1;
         }
