@@ -57,10 +57,16 @@ impl IgnoredTx {
 /// tombstones. A note that
 /// crosses a SYN dispatched after the ignoring frame is dropped (`syn_frames` keeps the
 /// last SYN frame per hash slot; a collision only drops a note).
+///
+/// An entry is otherwise only dropped when its connection is seen again, so a connection
+/// that goes silent without FIN or RST would stay: the map is cleared when it holds more
+/// entries than the flow tables may (`max`). Clearing only sends payload that could have
+/// been left out; the output does not change.
 struct Ignored {
     map: rustc_hash::FxHashMap<Key, Ts>,
     syn_frames: Vec<u64>,
     timeout: i64,
+    max: usize,
 }
 
 const SYN_SLOTS: usize = 1 << 16;
@@ -70,6 +76,9 @@ impl Ignored {
         match n {
             Note::Ignored { key, h, frame, now } => {
                 if self.syn_frames[h as usize % SYN_SLOTS] <= frame {
+                    if self.map.len() >= self.max {
+                        self.map.clear();
+                    }
                     self.map.insert(key, now);
                 }
             }
@@ -366,6 +375,7 @@ pub(super) fn run(
             map: Default::default(),
             syn_frames: vec![0; SYN_SLOTS],
             timeout: cfg.flow.idle_timeout_ns,
+            max: cfg.flow.max_connections,
         };
         let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
         let mut now = Ts(i64::MIN);
@@ -526,6 +536,7 @@ mod tests {
                 map: Default::default(),
                 syn_frames: vec![0; SYN_SLOTS],
                 timeout: 600_000_000_000,
+                max: 1000,
             };
             let seg = |flags: u8, payload: &'static [u8]| TcpSegment {
                 src: IpAddr::from([10, 0, 0, 1]),
@@ -552,6 +563,29 @@ mod tests {
             assert!(!ig.skip_payload(&seg(end, b"x"), h, 3, Ts(2)));
             assert!(!ig.skip_payload(&s, h, 4, Ts(3)));
         }
+    }
+
+    /// Connections that go silent without FIN or RST must not pile up in the reader's map.
+    #[test]
+    fn ignored_map_is_bounded_by_the_connection_limit() {
+        let mut ig = Ignored {
+            map: Default::default(),
+            syn_frames: vec![0; SYN_SLOTS],
+            timeout: 600_000_000_000,
+            max: 1000,
+        };
+        for i in 0..5000u32 {
+            let client = IpAddr::from([10, 1, (i >> 8) as u8, i as u8]);
+            let server = IpAddr::from([192, 0, 2, 80]);
+            ig.note(Note::Ignored {
+                key: Key::new(client, 40_000, server, 80),
+                h: sym_hash(&client, 40_000, &server, 80),
+                frame: u64::from(i) + 1,
+                now: Ts(i64::from(i)),
+            });
+            assert!(ig.map.len() <= 1000, "{} entries", ig.map.len());
+        }
+        assert!(!ig.map.is_empty());
     }
 
     #[test]
