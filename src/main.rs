@@ -155,6 +155,13 @@ impl Sink for Watch<'_> {
     fn failure(&mut self, f: &pcapmail::sink::CaptureFailure) -> io::Result<()> {
         self.inner.failure(f)
     }
+    fn renderer(&self) -> Option<Arc<dyn pcapmail::sink::Render>> {
+        self.inner.renderer()
+    }
+    fn rendered(&mut self, r: pcapmail::sink::Rendered, id: &str) -> io::Result<()> {
+        self.sessions += 1;
+        self.inner.rendered(r, id)
+    }
 }
 
 /// Indexes the `--keylog` files (see `tls::keylog`: a compact index, lines re-read on

@@ -199,29 +199,50 @@ pub fn redact(report: &mut Report) {
 /// on. Secrets are searched for in the free text of their own session.
 pub struct RedactSink<S>(pub S);
 
+/// One session record redacted as [`redact`] does a report.
+fn redact_record(r: crate::sink::SessionRecord) -> crate::sink::SessionRecord {
+    let mut report = Report {
+        schema: crate::model::SCHEMA,
+        tool: crate::model::Tool::default(),
+        captures: Vec::new(),
+        sessions: vec![r.session],
+        credentials: r.credentials,
+        messages: r.messages,
+    };
+    redact(&mut report);
+    let session = report.sessions.pop().expect("one session");
+    crate::sink::SessionRecord {
+        session,
+        credentials: report.credentials,
+        messages: report.messages,
+    }
+}
+
+/// Redacts each record before another renderer renders it (on the rendering thread).
+struct RedactRender(std::sync::Arc<dyn crate::sink::Render>);
+
+impl crate::sink::Render for RedactRender {
+    fn render(&self, record: crate::sink::SessionRecord) -> std::io::Result<crate::sink::Rendered> {
+        self.0.render(redact_record(record))
+    }
+}
+
 impl<S: crate::sink::Sink> crate::sink::Sink for RedactSink<S> {
     fn session(&mut self, r: crate::sink::SessionRecord) -> std::io::Result<()> {
-        let mut report = Report {
-            schema: crate::model::SCHEMA,
-            tool: crate::model::Tool::default(),
-            captures: Vec::new(),
-            sessions: vec![r.session],
-            credentials: r.credentials,
-            messages: r.messages,
-        };
-        redact(&mut report);
-        let session = report.sessions.pop().expect("one session");
-        self.0.session(crate::sink::SessionRecord {
-            session,
-            credentials: report.credentials,
-            messages: report.messages,
-        })
+        self.0.session(redact_record(r))
     }
     fn capture(&mut self, info: &crate::model::CaptureInfo) -> std::io::Result<()> {
         self.0.capture(info)
     }
     fn failure(&mut self, f: &crate::sink::CaptureFailure) -> std::io::Result<()> {
         self.0.failure(f)
+    }
+    fn renderer(&self) -> Option<std::sync::Arc<dyn crate::sink::Render>> {
+        let inner = self.0.renderer()?;
+        Some(std::sync::Arc::new(RedactRender(inner)))
+    }
+    fn rendered(&mut self, r: crate::sink::Rendered, id: &str) -> std::io::Result<()> {
+        self.0.rendered(r, id)
     }
 }
 

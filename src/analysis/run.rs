@@ -15,12 +15,12 @@ use crate::decode::{Decoded, Decoder};
 use crate::flow::FlowTable;
 use crate::model::{CaptureInfo, Counters, ProtocolDetail, Session, Ts, Warning};
 use crate::proto::ChunkMeta;
-use crate::sink::{CaptureFailure, SessionRecord, Sink};
+use crate::sink::{placeholder_id, CaptureFailure, Render, Rendered, SessionRecord, Sink};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 use std::io;
 use std::path::Path;
-use std::sync::{mpsc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 /// With `--merge`, frame numbers carry their file's index above this bit, so every record
 /// can name its real file and frame. 2^40 frames per file is far beyond any capture.
@@ -47,7 +47,68 @@ pub(super) fn order_key(f: &Finished) -> OrderKey {
     )
 }
 
-struct Keyed(OrderKey, Finished);
+/// A finished connection on its way to the sink: as the flow table left it, or already
+/// built and rendered by the thread that finished it (see [`RenderCtx`]).
+pub(super) enum Done {
+    Raw(Box<Finished>),
+    Ready(Box<Ready>),
+}
+
+/// A record rendered before its id was known.
+pub(super) struct Ready {
+    key: OrderKey,
+    /// The index of the capture whose counters the session adds to.
+    file: usize,
+    /// The session's contribution to its capture's counters.
+    counters: Counters,
+    rendered: io::Result<Rendered>,
+}
+
+impl Done {
+    pub(super) fn raw(f: Finished) -> Done {
+        Done::Raw(Box::new(f))
+    }
+
+    fn key(&self) -> OrderKey {
+        match self {
+            Done::Raw(f) => order_key(f),
+            Done::Ready(r) => r.key,
+        }
+    }
+}
+
+/// What a worker needs to build and render the records of the sessions it finishes, so
+/// that the reading thread only numbers and writes them: the sink's renderer, and the
+/// files of the run.
+pub(super) struct RenderCtx<'a> {
+    render: Arc<dyn Render>,
+    files: &'a Files,
+    file: usize,
+}
+
+impl RenderCtx<'_> {
+    /// Builds `f`'s record with the placeholder id and renders it.
+    pub(super) fn prepare(&self, f: Finished) -> Done {
+        let key = order_key(&f);
+        let file = self.files.file_of(f.info.first_frame, self.file);
+        let mut counters = Counters::new();
+        let rec = build_record(
+            f,
+            placeholder_id().to_string(),
+            self.files,
+            file,
+            &mut counters,
+        );
+        Done::Ready(Box::new(Ready {
+            key,
+            file,
+            counters,
+            rendered: self.render.render(rec),
+        }))
+    }
+}
+
+struct Keyed(OrderKey, Done);
 
 impl PartialEq for Keyed {
     fn eq(&self, o: &Self) -> bool {
@@ -74,12 +135,12 @@ pub(super) struct Reorder {
 }
 
 impl Reorder {
-    pub(super) fn push(&mut self, f: Finished) {
-        self.heap.push(Reverse(Keyed(order_key(&f), f)));
+    pub(super) fn push(&mut self, f: Done) {
+        self.heap.push(Reverse(Keyed(f.key(), f)));
     }
 
     /// The next connection that ended at or before `mark`, in order.
-    pub(super) fn pop_upto(&mut self, mark: Mark) -> Option<Finished> {
+    pub(super) fn pop_upto(&mut self, mark: Mark) -> Option<Done> {
         let top = self.heap.peek()?;
         if (top.0 .0 .0, top.0 .0 .1) <= mark {
             self.heap.pop().map(|Reverse(Keyed(_, f))| f)
@@ -219,7 +280,7 @@ pub struct RunOutcome {
 }
 
 /// What the emitter needs of the run's files.
-struct Files {
+pub(super) struct Files {
     /// Display path per file index (of `paths`).
     paths: Vec<String>,
     /// Frames carry the file index (`--merge`).
@@ -232,6 +293,16 @@ impl Files {
             ((frame >> FILE_SHIFT) as usize, frame & FRAME_MASK)
         } else {
             (usize::MAX, frame)
+        }
+    }
+
+    /// The capture a session belongs to: with `--merge` the file of its first frame,
+    /// otherwise the file being read (`file`).
+    fn file_of(&self, first_frame: u64, file: usize) -> usize {
+        if self.tagged {
+            self.split(first_frame).0
+        } else {
+            file
         }
     }
 }
@@ -247,16 +318,34 @@ struct Emitter<'s, S: Sink + ?Sized> {
 }
 
 impl<S: Sink + ?Sized> Emitter<'_, S> {
-    fn emit(&mut self, f: Finished, files: &Files, file: usize) {
+    fn emit(&mut self, f: Done, files: &Files, file: usize) {
         if self.error.is_some() {
             return;
         }
         let id = format!("s{}", self.next_id);
         self.next_id += 1;
-        let (file_of_first, _) = files.split(f.info.first_frame);
-        let file = if files.tagged { file_of_first } else { file };
-        let rec = build_record(f, id, files, file, &mut self.counters[file]);
-        if let Err(e) = self.sink.session(rec) {
+        let r = match f {
+            Done::Raw(f) => {
+                let f = *f;
+                let file = files.file_of(f.info.first_frame, file);
+                let rec = build_record(f, id, files, file, &mut self.counters[file]);
+                self.sink.session(rec)
+            }
+            Done::Ready(r) => {
+                let Ready {
+                    file,
+                    counters,
+                    rendered,
+                    ..
+                } = *r;
+                let into = &mut self.counters[file];
+                for (k, v) in counters {
+                    *into.entry(k).or_insert(0) += v;
+                }
+                rendered.and_then(|r| self.sink.rendered(r, &id))
+            }
+        };
+        if let Err(e) = r {
             self.error = Some(e);
         }
     }
@@ -269,9 +358,11 @@ impl<S: Sink + ?Sized> Emitter<'_, S> {
 /// called now and then. Stops early when the sink fails (the error is returned) or the run
 /// is interrupted.
 ///
-/// With more than one thread the sink works on the calling thread while the captures are
-/// read on another: rendering and writing the records then overlaps reading and dissection
-/// instead of adding to the reader's share (the reader was the bottleneck of two threads).
+/// With more than one thread, a sink with a [`Sink::renderer`] (the JSON document and
+/// JSON lines) has each record built and rendered by the worker that finished its session,
+/// its id filled in when the reading thread writes it in order. Any other sink works on
+/// the calling thread while the captures are read on another: rendering and writing the
+/// records then overlaps reading and dissection instead of adding to the reader's share.
 pub fn run<S: Sink + ?Sized>(
     paths: &[&Path],
     cfg: &Config,
@@ -279,15 +370,18 @@ pub fn run<S: Sink + ?Sized>(
     sink: &mut S,
     progress: &(dyn Fn(usize, u64) + Sync),
 ) -> io::Result<RunOutcome> {
-    if cfg.threads <= 1 {
+    // A sink whose records are rendered by the threads that finish them only writes:
+    // a thread of its own would cost more in hand-overs than it takes off the reader.
+    if cfg.threads <= 1 || sink.renderer().is_some() {
         return run_here(paths, cfg, merge, sink, progress);
     }
     let gate = Gate::default();
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<Event>(SINK_QUEUE);
         let gate = &gate;
+        let render = sink.renderer();
         let reader = scope.spawn(move || {
-            let mut fwd = Forward { tx, gate };
+            let mut fwd = Forward { tx, gate, render };
             run_here(paths, cfg, merge, &mut fwd, progress)
         });
         let mut error = None;
@@ -295,6 +389,12 @@ pub fn run<S: Sink + ?Sized>(
             let r = match ev {
                 Event::Session(r, weight) => {
                     let r = sink.session(*r);
+                    gate.release(weight);
+                    r
+                }
+                Event::Rendered(r, id) => {
+                    let weight = 1024 + r.len();
+                    let r = sink.rendered(*r, &id);
                     gate.release(weight);
                     r
                 }
@@ -332,6 +432,8 @@ const SINK_BYTES: usize = 16 << 20;
 enum Event {
     /// A record and its weight at the [`Gate`].
     Session(Box<SessionRecord>, usize),
+    /// A rendered record and its id (its weight is its size).
+    Rendered(Box<Rendered>, String),
     Capture(Box<CaptureInfo>),
     Failure(CaptureFailure),
 }
@@ -384,6 +486,8 @@ fn weight(r: &SessionRecord) -> usize {
 struct Forward<'g> {
     tx: mpsc::SyncSender<Event>,
     gate: &'g Gate,
+    /// The sink's renderer.
+    render: Option<Arc<dyn Render>>,
 }
 
 impl Forward<'_> {
@@ -407,6 +511,13 @@ impl Sink for Forward<'_> {
     }
     fn failure(&mut self, failure: &CaptureFailure) -> io::Result<()> {
         self.send(Event::Failure(failure.clone()))
+    }
+    fn renderer(&self) -> Option<Arc<dyn Render>> {
+        self.render.clone()
+    }
+    fn rendered(&mut self, record: Rendered, id: &str) -> io::Result<()> {
+        self.gate.acquire(1024 + record.len());
+        self.send(Event::Rendered(Box::new(record), id.to_string()))
     }
 }
 
@@ -561,7 +672,18 @@ fn read_source<S: Sink + ?Sized>(
     let mut unsupported = BTreeSet::new();
     let mut interrupted_at = None;
     let threads = cfg.threads.max(1);
-    let mut emit = |f: Finished| {
+    // With several threads, each renders the records of the sessions it finishes (when
+    // the sink can have them rendered elsewhere).
+    let render = if threads > 1 {
+        em.sink.renderer().map(|render| RenderCtx {
+            render,
+            files,
+            file,
+        })
+    } else {
+        None
+    };
+    let mut emit = |f: Done| {
         em.emit(f, files, file);
         em.error.is_none()
     };
@@ -572,6 +694,7 @@ fn read_source<S: Sink + ?Sized>(
             &mut unsupported,
             cfg,
             threads,
+            render.as_ref(),
             progress,
             &mut interrupted_at,
             &mut emit,
@@ -605,7 +728,7 @@ fn read_source<S: Sink + ?Sized>(
                     let done = &mut table.handler_mut().finished;
                     if !done.is_empty() || reorder.len() > 0 {
                         for f in done.drain(..) {
-                            reorder.push(f);
+                            reorder.push(Done::raw(f));
                         }
                         while let Some(f) = reorder.pop_upto((now, pkt.frame)) {
                             if !emit(f) {
@@ -628,7 +751,7 @@ fn read_source<S: Sink + ?Sized>(
         }
         let (mut handler, flow_stats) = table.finish();
         for f in handler.finished.drain(..) {
-            reorder.push(f);
+            reorder.push(Done::raw(f));
         }
         while let Some(f) = reorder.pop_upto(END_MARK) {
             if !stop && !emit(f) {

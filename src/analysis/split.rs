@@ -1,6 +1,6 @@
 //! One file split by connection across worker threads.
 
-use super::run::{Mark, PacketSource, Reorder, END_MARK};
+use super::run::{Done, Mark, PacketSource, RenderCtx, Reorder, END_MARK};
 use super::{Config, Finished, MailHandler};
 use crate::capture::LinkType;
 use crate::decode::{Decoded, Decoder, TcpFlags, TcpSegment};
@@ -155,7 +155,7 @@ struct Batch {
 /// worker's mark (no connection of this worker that ends later can sort before it).
 struct Out {
     worker: usize,
-    done: Vec<Finished>,
+    done: Vec<Done>,
     mark: Mark,
 }
 
@@ -170,7 +170,7 @@ fn drain(
     block: bool,
     reorder: &mut Reorder,
     marks: &mut [Mark],
-    emit: &mut dyn FnMut(Finished) -> bool,
+    emit: &mut dyn FnMut(Done) -> bool,
     ok: &mut bool,
 ) -> bool {
     let mut got = false;
@@ -230,18 +230,20 @@ struct Shares {
 }
 
 /// Hash units of one worker thread.
-const REMOTE_UNITS: usize = 5;
+const REMOTE_UNITS: usize = 10;
 
 impl Shares {
     /// With few threads the reader also keeps a table of its own, so that N threads keep
     /// N cores busy instead of N + 1 threads sharing them. Its share is smaller: reading,
-    /// decoding, dispatching and writing the records cost it about a fifth of one
-    /// thread's work (N = 2: 3/8 of the connections; 3: 1/6; 4: 1/16; more: none).
+    /// decoding, dispatching and writing the records cost it about a sixth of one
+    /// thread's work once the workers render their own records (N = 2: 7/17 of the
+    /// connections, which balanced both threads on short and long sessions; 3: 1/6;
+    /// 4: 1/16; more: none).
     fn for_threads(n: usize) -> Shares {
         let local = match n {
-            2 => 3,
-            3 => 2,
-            4 => 1,
+            2 => 7,
+            3 => 4,
+            4 => 2,
             _ => 0,
         };
         Shares {
@@ -268,10 +270,20 @@ pub(super) fn run(
     unsupported: &mut BTreeSet<LinkType>,
     cfg: &Config,
     n: usize,
+    render: Option<&RenderCtx<'_>>,
     progress: &(dyn Fn(usize, u64) + Sync),
     interrupted_at: &mut Option<u64>,
-    emit: &mut dyn FnMut(Finished) -> bool,
+    emit: &mut dyn FnMut(Done) -> bool,
 ) -> (u64, Vec<(&'static str, u64)>) {
+    // A worker's finished sessions leave it as records rendered there when the sink
+    // allows it: the reading thread then only numbers and writes them.
+    let ready = |done: Vec<Finished>| -> Vec<Done> {
+        match render {
+            Some(ctx) => done.into_iter().map(|f| ctx.prepare(f)).collect(),
+            None => done.into_iter().map(Done::raw).collect(),
+        }
+    };
+    let ready = &ready;
     let mut flow_cfg = cfg.flow.clone();
     flow_cfg.max_connections = (flow_cfg.max_connections / n).max(1);
     flow_cfg.max_buffer_total = (flow_cfg.max_buffer_total / n).max(1);
@@ -344,7 +356,7 @@ pub(super) fn run(
                     let done = std::mem::take(&mut table.handler_mut().finished);
                     let _ = out.send(Out {
                         worker,
-                        done,
+                        done: ready(done),
                         mark: (b.now.0, b.upto),
                     });
                     if table.stats().tombstones_evicted != evicted {
@@ -359,7 +371,7 @@ pub(super) fn run(
                 let (handler, stats) = table.finish();
                 let _ = out.send(Out {
                     worker,
-                    done: handler.finished,
+                    done: ready(handler.finished),
                     mark: END_MARK,
                 });
                 (handler.not_mail, stats.counters())
@@ -413,7 +425,7 @@ pub(super) fn run(
                                 // On the run's clock, as the workers' tables are.
                                 t.packet_at(&seg, ChunkMeta { frame, ts }, now);
                                 for f in t.handler_mut().finished.drain(..) {
-                                    reorder.push(f);
+                                    reorder.push(Done::raw(f));
                                 }
                             }
                         }
@@ -480,7 +492,7 @@ pub(super) fn run(
             t.advance(now);
             let (handler, stats) = t.finish();
             for f in handler.finished {
-                reorder.push(f);
+                reorder.push(Done::raw(f));
             }
             not_mail += handler.not_mail;
             counters = stats.counters();
@@ -589,17 +601,17 @@ mod tests {
     }
 
     #[test]
-    fn two_threads_reader_keeps_three_eighths() {
+    fn two_threads_reader_keeps_seven_seventeenths() {
         let (s, seen) = shares_seen(2);
-        assert_eq!((s.remote, s.local), (1, 3));
-        assert!((seen[0] - 5.0 / 8.0).abs() < 0.01, "{seen:?}");
-        assert!((seen[1] - 3.0 / 8.0).abs() < 0.01, "{seen:?}");
+        assert_eq!((s.remote, s.local), (1, 7));
+        assert!((seen[0] - 10.0 / 17.0).abs() < 0.01, "{seen:?}");
+        assert!((seen[1] - 7.0 / 17.0).abs() < 0.01, "{seen:?}");
     }
 
     #[test]
     fn four_threads_share_out_sixteenths_and_eight_leave_reader_none() {
         let (s, seen) = shares_seen(4);
-        assert_eq!((s.remote, s.local), (3, 1));
+        assert_eq!((s.remote, s.local), (3, 2));
         for w in &seen[..3] {
             assert!((w - 5.0 / 16.0).abs() < 0.01, "{seen:?}");
         }

@@ -2,10 +2,11 @@
 //! goes on.
 
 use crate::model::{CaptureInfo, Report, Tool};
-use crate::sink::{CaptureFailure, SessionRecord, Sink};
+use crate::sink::{CaptureFailure, Render, Rendered, SessionRecord, Sink};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
+use std::sync::Arc;
 
 /// Writes the whole document, pretty-printed, followed by a newline.
 pub fn write_document<W: Write>(out: &mut W, report: &Report) -> io::Result<()> {
@@ -93,26 +94,55 @@ impl<W: Write> JsonlSink<W> {
     }
 }
 
+/// A session's lines: the session, then its credentials and messages.
+fn session_lines(buf: &mut Vec<u8>, r: &SessionRecord) -> io::Result<()> {
+    fn line<T: Serialize>(buf: &mut Vec<u8>, kind: &str, record: &T) -> io::Result<()> {
+        serde_json::to_writer(&mut *buf, &Typed { kind, record })?;
+        buf.push(b'\n');
+        Ok(())
+    }
+    line(buf, "session", &r.session)?;
+    for c in &r.credentials {
+        line(buf, "credential", c)?;
+    }
+    for m in &r.messages {
+        line(buf, "message", m)?;
+    }
+    Ok(())
+}
+
+/// The room a rendered record starts with: a short session with a message and a
+/// credential renders to 3–6 KB.
+const RECORD_GUESS: usize = 8 << 10;
+
+/// Renders a session's JSON lines on another thread (one part).
+struct JsonlRender;
+
+impl Render for JsonlRender {
+    fn render(&self, r: SessionRecord) -> io::Result<Rendered> {
+        let mut out = Rendered::with_capacity(RECORD_GUESS);
+        session_lines(out.buf(), &r)?;
+        out.end_part(0);
+        Ok(out)
+    }
+}
+
 impl<W: Write> Sink for JsonlSink<W> {
     fn session(&mut self, r: SessionRecord) -> io::Result<()> {
-        fn line<T: Serialize>(buf: &mut Vec<u8>, kind: &str, record: &T) -> io::Result<()> {
-            serde_json::to_writer(&mut *buf, &Typed { kind, record })?;
-            buf.push(b'\n');
-            Ok(())
-        }
         self.buf.clear();
-        line(&mut self.buf, "session", &r.session)?;
-        for c in &r.credentials {
-            line(&mut self.buf, "credential", c)?;
-        }
-        for m in &r.messages {
-            line(&mut self.buf, "message", m)?;
-        }
+        session_lines(&mut self.buf, &r)?;
         self.out.write_all(&self.buf)?;
         if self.buf.capacity() > 4 << 20 {
             // One huge session does not keep its buffer for the rest of the run.
             self.buf = Vec::new();
         }
+        self.out.flush()
+    }
+    fn renderer(&self) -> Option<Arc<dyn Render>> {
+        Some(Arc::new(JsonlRender))
+    }
+    fn rendered(&mut self, r: Rendered, id: &str) -> io::Result<()> {
+        r.write_range(0..r.len(), id, &mut self.out)?;
         self.out.flush()
     }
     fn capture(&mut self, info: &CaptureInfo) -> io::Result<()> {
@@ -163,22 +193,24 @@ impl Spool {
 
     /// Appends one element.
     pub fn push<T: Serialize>(&mut self, v: &T) -> io::Result<()> {
-        self.buf.clear();
-        // Pretty-printed with every line already at `indent` (not re-indented line by line
-        // afterwards).
-        let fmt = Indented {
-            base: self.indent.as_bytes(),
-            level: 0,
-            has_value: false,
-        };
-        v.serialize(&mut serde_json::Serializer::with_formatter(
-            &mut self.buf,
-            fmt,
-        ))?;
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        render_element(&mut buf, v, self.indent)?;
+        let r = self.push_rendered(|w| w.write_all(&buf));
+        self.buf = buf;
+        r
+    }
+
+    /// Appends one element already rendered by [`render_element`] at this spool's
+    /// indentation; `write` writes it.
+    fn push_rendered(
+        &mut self,
+        write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+    ) -> io::Result<()> {
         self.file
             .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
         self.file.write_all(self.indent.as_bytes())?;
-        self.file.write_all(&self.buf)?;
+        write(&mut self.file)?;
         self.count += 1;
         Ok(())
     }
@@ -201,6 +233,18 @@ impl Spool {
         }
         write!(out, "\n{outer}]")
     }
+}
+
+/// Appends `v` pretty-printed with every line after the first already at `indent` (not
+/// re-indented line by line afterwards): one element of a [`Spool`].
+fn render_element<T: Serialize>(buf: &mut Vec<u8>, v: &T, indent: &str) -> io::Result<()> {
+    let fmt = Indented {
+        base: indent.as_bytes(),
+        level: 0,
+        has_value: false,
+    };
+    v.serialize(&mut serde_json::Serializer::with_formatter(buf, fmt))?;
+    Ok(())
 }
 
 /// serde_json's `PrettyFormatter` (two-space steps) with every line after the first starting
@@ -295,9 +339,9 @@ impl DocumentSink {
     pub fn new() -> io::Result<Self> {
         Ok(DocumentSink {
             captures: Vec::new(),
-            sessions: Spool::new("    ")?,
-            credentials: Spool::new("    ")?,
-            messages: Spool::new("    ")?,
+            sessions: Spool::new(ELEMENT_INDENT)?,
+            credentials: Spool::new(ELEMENT_INDENT)?,
+            messages: Spool::new(ELEMENT_INDENT)?,
         })
     }
 
@@ -321,6 +365,34 @@ impl DocumentSink {
     }
 }
 
+/// The document's members, as tags of a [`Rendered`] record's parts.
+const SESSION: u8 = 0;
+const CREDENTIAL: u8 = 1;
+const MESSAGE: u8 = 2;
+/// The indentation of the elements of the document's arrays.
+const ELEMENT_INDENT: &str = "    ";
+
+/// Renders a record's session, credentials and messages as elements of the document's
+/// arrays, on another thread.
+struct DocumentRender;
+
+impl Render for DocumentRender {
+    fn render(&self, r: SessionRecord) -> io::Result<Rendered> {
+        let mut out = Rendered::with_capacity(RECORD_GUESS);
+        render_element(out.buf(), &r.session, ELEMENT_INDENT)?;
+        out.end_part(SESSION);
+        for c in &r.credentials {
+            render_element(out.buf(), c, ELEMENT_INDENT)?;
+            out.end_part(CREDENTIAL);
+        }
+        for m in &r.messages {
+            render_element(out.buf(), m, ELEMENT_INDENT)?;
+            out.end_part(MESSAGE);
+        }
+        Ok(out)
+    }
+}
+
 impl Sink for DocumentSink {
     fn session(&mut self, r: SessionRecord) -> io::Result<()> {
         self.sessions.push(&r.session)?;
@@ -329,6 +401,20 @@ impl Sink for DocumentSink {
         }
         for m in &r.messages {
             self.messages.push(m)?;
+        }
+        Ok(())
+    }
+    fn renderer(&self) -> Option<Arc<dyn Render>> {
+        Some(Arc::new(DocumentRender))
+    }
+    fn rendered(&mut self, r: Rendered, id: &str) -> io::Result<()> {
+        for (tag, range) in r.parts() {
+            let spool = match tag {
+                SESSION => &mut self.sessions,
+                CREDENTIAL => &mut self.credentials,
+                _ => &mut self.messages,
+            };
+            spool.push_rendered(|w| r.write_range(range, id, w))?;
         }
         Ok(())
     }
