@@ -162,6 +162,13 @@ impl Sink for Watch<'_> {
         self.sessions += 1;
         self.inner.rendered(r, id)
     }
+    fn reads_records(&self) -> bool {
+        self.inner.reads_records()
+    }
+    fn session_ref(&mut self, r: &SessionRecord) -> io::Result<()> {
+        self.sessions += 1;
+        self.inner.session_ref(r)
+    }
 }
 
 /// Indexes the `--keylog` files (see `tls::keylog`: a compact index, lines re-read on

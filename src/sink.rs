@@ -53,6 +53,18 @@ pub trait Sink {
     fn rendered(&mut self, _record: Rendered, _id: &str) -> io::Result<()> {
         Err(io::Error::other("this sink renders no records elsewhere"))
     }
+    /// Whether [`Sink::session_ref`] only reads the record (keeping at most bounded
+    /// copies): a run with several threads then builds each record on the thread that
+    /// finished its session and frees it there once the sink has read it, instead of
+    /// freeing on one thread what another allocated.
+    fn reads_records(&self) -> bool {
+        false
+    }
+    /// A session ended, its record lent (see [`Sink::reads_records`]). The default hands
+    /// a copy to [`Sink::session`].
+    fn session_ref(&mut self, record: &SessionRecord) -> io::Result<()> {
+        self.session(record.clone())
+    }
 }
 
 /// Renders records into bytes on whatever thread finished them (see [`Sink::renderer`]).
@@ -175,6 +187,12 @@ impl<S: Sink + ?Sized> Sink for &mut S {
     }
     fn rendered(&mut self, record: Rendered, id: &str) -> io::Result<()> {
         (**self).rendered(record, id)
+    }
+    fn reads_records(&self) -> bool {
+        (**self).reads_records()
+    }
+    fn session_ref(&mut self, record: &SessionRecord) -> io::Result<()> {
+        (**self).session_ref(record)
     }
 }
 

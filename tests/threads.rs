@@ -250,3 +250,54 @@ fn records_rendered_on_workers_are_byte_identical() {
     }
     let _ = std::fs::remove_file(&p);
 }
+
+/// The table report and the credential audit, whose sinks read records that the workers
+/// built (ids filled in on the reading thread, records freed by their builder).
+fn summarised(p: &Path, threads: usize) -> (String, String, String) {
+    use pcapmail::report::creds::{CredsFormat, CredsSink};
+    use pcapmail::report::table::{TableOptions, TableSink};
+    let cfg = Config {
+        threads,
+        ..Config::default()
+    };
+    let opts = TableOptions {
+        width: Some(200),
+        color: false,
+    };
+    let mut table = TableSink::with_limit(Some(40));
+    pcapmail::analysis::run(&[p], &cfg, false, &mut table, &|_, _| {}).unwrap();
+    let creds = |format: CredsFormat, all: bool| {
+        let mut sink = CredsSink::new(Vec::new(), format, all, opts).unwrap();
+        pcapmail::analysis::run(&[p], &cfg, false, &mut sink, &|_, _| {}).unwrap();
+        String::from_utf8(sink.finish().unwrap()).unwrap()
+    };
+    (
+        table.render(&opts),
+        creds(CredsFormat::Table, false),
+        creds(CredsFormat::Jsonl, true),
+    )
+}
+
+#[test]
+fn records_lent_to_summarising_sinks_are_the_same_for_any_thread_count() {
+    let gen = GenConfig {
+        size_bytes: 3 << 20,
+        mail_percent: 70,
+        concurrent: 200,
+        max_attachment: 8_000,
+        seed: 12,
+        ..GenConfig::default()
+    };
+    let p = capture("lent", &gen);
+    let one = summarised(&p, 1);
+    assert!(one.0.contains("│ s1 "), "{}", one.0);
+    assert!(one.2.contains("\"session\":\"s"), "{}", one.2);
+    assert!(!format!("{one:?}").contains('\u{e000}'));
+    for threads in [2, 3] {
+        let many = summarised(&p, threads);
+        assert_eq!(many.0, one.0, "table, {threads} threads");
+        assert_eq!(many.1, one.1, "creds table, {threads} threads");
+        assert_eq!(many.2, one.2, "creds jsonl, {threads} threads");
+    }
+    let _ = std::fs::remove_file(&p);
+}

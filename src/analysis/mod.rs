@@ -48,8 +48,8 @@ pub struct Config {
     pub imap: ImapConfig,
     /// Worker threads. More than one splits each file's connections across workers (one
     /// thread reads and decodes, workers reassemble and dissect) and [`run()`] then
-    /// renders the records on the workers (sinks with a renderer) or on the calling thread
-    /// while another reads. The result is the same for any value (see [`analyze_file`] for the limits that are shared out).
+    /// builds the records on the workers (and renders them there for sinks with a
+    /// renderer) or on the calling thread while another reads. The result is the same for any value (see [`analyze_file`] for the limits that are shared out).
     /// Default 1.
     pub threads: usize,
     /// Keep message and attachment bytes in the result (`Message::data`,

@@ -52,6 +52,19 @@ pub(super) fn order_key(f: &Finished) -> OrderKey {
 pub(super) enum Done {
     Raw(Box<Finished>),
     Ready(Box<Ready>),
+    Built(Box<Built>),
+}
+
+/// A record built before its id was known, for a sink that only reads it
+/// ([`Sink::reads_records`]).
+pub(super) struct Built {
+    key: OrderKey,
+    file: usize,
+    counters: Counters,
+    record: SessionRecord,
+    /// The thread that built it, which frees it once the sink has read it (glibc's
+    /// allocator pays dearly for memory freed by another thread than the allocating one).
+    home: mpsc::Sender<Box<Built>>,
 }
 
 /// A record rendered before its id was known.
@@ -73,6 +86,7 @@ impl Done {
         match self {
             Done::Raw(f) => order_key(f),
             Done::Ready(r) => r.key,
+            Done::Built(b) => b.key,
         }
     }
 }
@@ -81,30 +95,78 @@ impl Done {
 /// that the reading thread only numbers and writes them: the sink's renderer, and the
 /// files of the run.
 pub(super) struct RenderCtx<'a> {
-    render: Arc<dyn Render>,
+    how: Prep,
     files: &'a Files,
     file: usize,
 }
 
+/// What workers do with the records of the sessions they finish.
+enum Prep {
+    /// Render them with the sink's renderer.
+    Render(Arc<dyn Render>),
+    /// Build them; the sink reads them on the reading thread and they come back to be
+    /// freed.
+    Build,
+}
+
 impl RenderCtx<'_> {
-    /// Builds `f`'s record with the placeholder id and renders it.
-    pub(super) fn prepare(&self, f: Finished) -> Done {
+    /// Builds `f`'s record with the placeholder id and renders it, or hands it on to be
+    /// lent to the sink and then sent back to `home`.
+    pub(super) fn prepare(&self, f: Finished, home: &mpsc::Sender<Box<Built>>) -> Done {
         let key = order_key(&f);
         let file = self.files.file_of(f.info.first_frame, self.file);
         let mut counters = Counters::new();
-        let rec = build_record(
-            f,
-            placeholder_id().to_string(),
-            self.files,
-            file,
-            &mut counters,
-        );
-        Done::Ready(Box::new(Ready {
-            key,
-            file,
-            counters,
-            rendered: self.render.render(rec),
-        }))
+        let id = placeholder_id().to_string();
+        let record = build_record(f, id, self.files, file, &mut counters);
+        match &self.how {
+            Prep::Render(render) => Done::Ready(Box::new(Ready {
+                key,
+                file,
+                counters,
+                rendered: render.render(record),
+            })),
+            Prep::Build => Done::Built(Box::new(Built {
+                key,
+                file,
+                counters,
+                record,
+                home: home.clone(),
+            })),
+        }
+    }
+}
+
+/// Puts `id` where a record built by [`RenderCtx::prepare`] has the placeholder: every
+/// field [`build_record`] fills from the id.
+fn fill_ids(rec: &mut SessionRecord, id: &str) {
+    let p = placeholder_id();
+    let fill = |s: &mut String| {
+        if s.starts_with(p) {
+            s.replace_range(..p.len(), id);
+        }
+    };
+    fill(&mut rec.session.id);
+    if let ProtocolDetail::Smtp(smtp) = &mut rec.session.detail {
+        for t in &mut smtp.transactions {
+            if let Some(m) = &mut t.message {
+                fill(m);
+            }
+        }
+    }
+    for e in &mut rec.session.dialogue {
+        if let crate::model::DialogueEvent::Body {
+            message: Some(m), ..
+        } = &mut e.event
+        {
+            fill(m);
+        }
+    }
+    for c in &mut rec.credentials {
+        fill(&mut c.session);
+    }
+    for m in &mut rec.messages {
+        fill(&mut m.id);
+        fill(&mut m.session);
     }
 }
 
@@ -338,16 +400,28 @@ impl<S: Sink + ?Sized> Emitter<'_, S> {
                     rendered,
                     ..
                 } = *r;
-                let into = &mut self.counters[file];
-                for (k, v) in counters {
-                    *into.entry(k).or_insert(0) += v;
-                }
+                add_counters(&mut self.counters[file], counters);
                 rendered.and_then(|r| self.sink.rendered(r, &id))
+            }
+            Done::Built(mut b) => {
+                add_counters(&mut self.counters[b.file], std::mem::take(&mut b.counters));
+                fill_ids(&mut b.record, &id);
+                let r = self.sink.session_ref(&b.record);
+                // Freed by its builder; if that one has finished, here.
+                let home = b.home.clone();
+                let _ = home.send(b);
+                r
             }
         };
         if let Err(e) = r {
             self.error = Some(e);
         }
+    }
+}
+
+fn add_counters(into: &mut Counters, from: Counters) {
+    for (k, v) in from {
+        *into.entry(k).or_insert(0) += v;
     }
 }
 
@@ -360,9 +434,12 @@ impl<S: Sink + ?Sized> Emitter<'_, S> {
 ///
 /// With more than one thread, a sink with a [`Sink::renderer`] (the JSON document and
 /// JSON lines) has each record built and rendered by the worker that finished its session,
-/// its id filled in when the reading thread writes it in order. Any other sink works on
-/// the calling thread while the captures are read on another: rendering and writing the
-/// records then overlaps reading and dissection instead of adding to the reader's share.
+/// its id filled in when the reading thread writes it in order; a sink that only reads
+/// records ([`Sink::reads_records`]: the table report, `creds`) has them built there,
+/// lent to it in order on the reading thread, and freed by their builder. Any other sink
+/// works on the calling thread while the captures are read on another: rendering and
+/// writing the records then overlaps reading and dissection instead of adding to the
+/// reader's share.
 pub fn run<S: Sink + ?Sized>(
     paths: &[&Path],
     cfg: &Config,
@@ -370,9 +447,10 @@ pub fn run<S: Sink + ?Sized>(
     sink: &mut S,
     progress: &(dyn Fn(usize, u64) + Sync),
 ) -> io::Result<RunOutcome> {
-    // A sink whose records are rendered by the threads that finish them only writes:
-    // a thread of its own would cost more in hand-overs than it takes off the reader.
-    if cfg.threads <= 1 || sink.renderer().is_some() {
+    // A sink whose records are rendered or built by the threads that finish them only
+    // writes or counts: a thread of its own would cost more in hand-overs than it takes
+    // off the reader.
+    if cfg.threads <= 1 || sink.renderer().is_some() || sink.reads_records() {
         return run_here(paths, cfg, merge, sink, progress);
     }
     let gate = Gate::default();
@@ -674,15 +752,13 @@ fn read_source<S: Sink + ?Sized>(
     let threads = cfg.threads.max(1);
     // With several threads, each renders the records of the sessions it finishes (when
     // the sink can have them rendered elsewhere).
-    let render = if threads > 1 {
-        em.sink.renderer().map(|render| RenderCtx {
-            render,
-            files,
-            file,
-        })
-    } else {
-        None
+    let how = match em.sink.renderer() {
+        Some(r) => Some(Prep::Render(r)),
+        None => em.sink.reads_records().then_some(Prep::Build),
     };
+    let render = how
+        .filter(|_| threads > 1)
+        .map(|how| RenderCtx { how, files, file });
     let mut emit = |f: Done| {
         em.emit(f, files, file);
         em.error.is_none()

@@ -1,6 +1,6 @@
 //! One file split by connection across worker threads.
 
-use super::run::{Done, Mark, PacketSource, RenderCtx, Reorder, END_MARK};
+use super::run::{Built, Done, Mark, PacketSource, RenderCtx, Reorder, END_MARK};
 use super::{Config, Finished, MailHandler};
 use crate::capture::LinkType;
 use crate::decode::{Decoded, Decoder, TcpFlags, TcpSegment};
@@ -277,9 +277,9 @@ pub(super) fn run(
 ) -> (u64, Vec<(&'static str, u64)>) {
     // A worker's finished sessions leave it as records rendered there when the sink
     // allows it: the reading thread then only numbers and writes them.
-    let ready = |done: Vec<Finished>| -> Vec<Done> {
+    let ready = |done: Vec<Finished>, home: &mpsc::Sender<Box<Built>>| -> Vec<Done> {
         match render {
-            Some(ctx) => done.into_iter().map(|f| ctx.prepare(f)).collect(),
+            Some(ctx) => done.into_iter().map(|f| ctx.prepare(f, home)).collect(),
             None => done.into_iter().map(Done::raw).collect(),
         }
     };
@@ -316,6 +316,8 @@ pub(super) fn run(
             let notes = note_tx.clone();
             let flow_cfg = flow_cfg.clone();
             handles.push(scope.spawn(move || {
+                // Records this worker built come back here to be freed once written.
+                let (home, returned) = mpsc::channel::<Box<Built>>();
                 let handler = MailHandler {
                     cfg,
                     finished: Vec::new(),
@@ -356,12 +358,15 @@ pub(super) fn run(
                     let done = std::mem::take(&mut table.handler_mut().finished);
                     let _ = out.send(Out {
                         worker,
-                        done: ready(done),
+                        done: ready(done, &home),
                         mark: (b.now.0, b.upto),
                     });
                     if table.stats().tombstones_evicted != evicted {
                         evicted = table.stats().tombstones_evicted;
                         let _ = notes.send(Note::Reset);
+                    }
+                    while let Ok(r) = returned.try_recv() {
+                        drop(r);
                     }
                     b.recs.clear();
                     b.bytes.clear();
@@ -371,7 +376,7 @@ pub(super) fn run(
                 let (handler, stats) = table.finish();
                 let _ = out.send(Out {
                     worker,
-                    done: ready(handler.finished),
+                    done: ready(handler.finished, &home),
                     mark: END_MARK,
                 });
                 (handler.not_mail, stats.counters())

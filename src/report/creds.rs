@@ -597,6 +597,12 @@ fn write_csv_row<W: Write>(out: &mut W, r: &GroupRecord<'_>) -> io::Result<()> {
 
 impl<W: Write> Sink for CredsSink<W> {
     fn session(&mut self, r: SessionRecord) -> io::Result<()> {
+        self.session_ref(&r)
+    }
+    fn reads_records(&self) -> bool {
+        true
+    }
+    fn session_ref(&mut self, r: &SessionRecord) -> io::Result<()> {
         let s = &r.session;
         if s.tls != Tls::None && !s.tls_info.as_ref().is_some_and(|t| t.decrypted) {
             self.encrypted_sessions += 1;

@@ -705,8 +705,14 @@ impl Default for TableSink {
 
 impl Sink for TableSink {
     fn session(&mut self, r: SessionRecord) -> std::io::Result<()> {
+        self.session_ref(&r)
+    }
+    fn reads_records(&self) -> bool {
+        true
+    }
+    fn session_ref(&mut self, r: &SessionRecord) -> std::io::Result<()> {
         let SessionRecord {
-            mut session,
+            session,
             credentials,
             messages,
         } = r;
@@ -718,7 +724,7 @@ impl Sink for TableSink {
         if session.tls_info.as_ref().is_some_and(|t| t.decrypted) {
             self.tls_decrypted += 1;
         }
-        for c in &credentials {
+        for c in credentials {
             self.credentials_total += 1;
             if c.success == Some(true) {
                 self.credentials_accepted += 1;
@@ -731,9 +737,11 @@ impl Sink for TableSink {
                 self.findings.push((session.id.clone(), f.clone()));
             }
         }
-        for mut m in messages {
+        for m in messages {
             self.messages_total += 1;
             if self.room(self.messages.len()) {
+                // The row needs no bytes (shared, so the copy is cheap).
+                let mut m = m.clone();
                 m.data = None;
                 for a in &mut m.attachments {
                     a.data = None;
@@ -743,12 +751,13 @@ impl Sink for TableSink {
         }
         if self.room(self.sessions.len()) {
             let mut mechanisms: Vec<&str> = Vec::new();
-            for c in &credentials {
+            for c in credentials {
                 if !mechanisms.contains(&c.mechanism.as_str()) {
                     mechanisms.push(&c.mechanism);
                 }
             }
             let mechanisms = cell(&mechanisms.join(", "), 24);
+            let mut session = session.clone();
             session.dialogue = Vec::new();
             self.sessions.push((session, mechanisms));
         }
