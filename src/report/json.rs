@@ -5,7 +5,7 @@ use crate::model::{CaptureInfo, Report, Tool};
 use crate::sink::{CaptureFailure, Render, Rendered, SessionRecord, Sink};
 use serde::Serialize;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, Write};
+use std::io::{self, BufWriter, Seek, Write};
 use std::sync::Arc;
 
 /// Writes the whole document, pretty-printed, followed by a newline.
@@ -223,14 +223,9 @@ impl Spool {
         let mut f = self.file.into_inner().map_err(|e| e.into_error())?;
         f.seek(io::SeekFrom::Start(0))?;
         out.write_all(b"[")?;
-        let mut buf = vec![0u8; 64 << 10];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buf[..n])?;
-        }
+        // Standard output or a file: the kernel copies (copy_file_range, sendfile or
+        // splice) without the bytes passing through this process.
+        io::copy(&mut f, out)?;
         write!(out, "\n{outer}]")
     }
 }
