@@ -237,7 +237,7 @@ impl Shares {
     /// N cores busy instead of N + 1 threads sharing them. Its share is smaller: reading,
     /// decoding, dispatching and writing the records cost it about a fifth of one
     /// thread's work (N = 2: 3/8 of the connections; 3: 1/6; 4: 1/16; more: none). With
-    /// two threads 3/8 was measured against 5/16, 7/17 and 4/9: the best on mostly
+    /// two threads 3/8 was measured against 1/3, 7/17 and 4/9: the best on mostly
     /// non-mail traffic (where reading is most of the work) and as good as any on short
     /// sessions.
     fn for_threads(n: usize) -> Shares {
