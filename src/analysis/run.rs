@@ -457,9 +457,8 @@ pub fn run<S: Sink + ?Sized>(
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<Event>(SINK_QUEUE);
         let gate = &gate;
-        let render = sink.renderer();
         let reader = scope.spawn(move || {
-            let mut fwd = Forward { tx, gate, render };
+            let mut fwd = Forward { tx, gate };
             run_here(paths, cfg, merge, &mut fwd, progress)
         });
         let mut error = None;
@@ -467,12 +466,6 @@ pub fn run<S: Sink + ?Sized>(
             let r = match ev {
                 Event::Session(r, weight) => {
                     let r = sink.session(*r);
-                    gate.release(weight);
-                    r
-                }
-                Event::Rendered(r, id) => {
-                    let weight = 1024 + r.len();
-                    let r = sink.rendered(*r, &id);
                     gate.release(weight);
                     r
                 }
@@ -510,8 +503,6 @@ const SINK_BYTES: usize = 16 << 20;
 enum Event {
     /// A record and its weight at the [`Gate`].
     Session(Box<SessionRecord>, usize),
-    /// A rendered record and its id (its weight is its size).
-    Rendered(Box<Rendered>, String),
     Capture(Box<CaptureInfo>),
     Failure(CaptureFailure),
 }
@@ -564,8 +555,6 @@ fn weight(r: &SessionRecord) -> usize {
 struct Forward<'g> {
     tx: mpsc::SyncSender<Event>,
     gate: &'g Gate,
-    /// The sink's renderer.
-    render: Option<Arc<dyn Render>>,
 }
 
 impl Forward<'_> {
@@ -589,13 +578,6 @@ impl Sink for Forward<'_> {
     }
     fn failure(&mut self, failure: &CaptureFailure) -> io::Result<()> {
         self.send(Event::Failure(failure.clone()))
-    }
-    fn renderer(&self) -> Option<Arc<dyn Render>> {
-        self.render.clone()
-    }
-    fn rendered(&mut self, record: Rendered, id: &str) -> io::Result<()> {
-        self.gate.acquire(1024 + record.len());
-        self.send(Event::Rendered(Box::new(record), id.to_string()))
     }
 }
 
