@@ -251,11 +251,13 @@ fn records_rendered_on_workers_are_byte_identical() {
     let _ = std::fs::remove_file(&p);
 }
 
-/// The table report and the credential audit, whose sinks read records that the workers
-/// built (ids filled in on the reading thread, records freed by their builder).
-fn summarised(p: &Path, threads: usize) -> (String, String, String) {
+/// The table report, the credential audit and `transcript --session`, whose sinks read
+/// records that the workers built (ids filled in on the reading thread, records freed by
+/// their builder).
+fn summarised(p: &Path, threads: usize) -> (String, String, String, String) {
     use pcapmail::report::creds::{CredsFormat, CredsSink};
     use pcapmail::report::table::{TableOptions, TableSink};
+    use pcapmail::report::transcript::{TranscriptFormat, TranscriptOptions, TranscriptSink};
     let cfg = Config {
         threads,
         ..Config::default()
@@ -271,10 +273,19 @@ fn summarised(p: &Path, threads: usize) -> (String, String, String) {
         pcapmail::analysis::run(&[p], &cfg, false, &mut sink, &|_, _| {}).unwrap();
         String::from_utf8(sink.finish().unwrap()).unwrap()
     };
+    let transcript = |format: TranscriptFormat| {
+        let mut out = Vec::new();
+        let ids = ["s3", "s12", "s99999"].map(String::from).to_vec();
+        let mut sink = TranscriptSink::new(&mut out, format, TranscriptOptions { full: true }, ids);
+        pcapmail::analysis::run(&[p], &cfg, false, &mut sink, &|_, _| {}).unwrap();
+        let (unknown, _) = sink.finish().unwrap();
+        format!("{unknown:?}\n{}", String::from_utf8(out).unwrap())
+    };
     (
         table.render(&opts),
         creds(CredsFormat::Table, false),
         creds(CredsFormat::Jsonl, true),
+        transcript(TranscriptFormat::Text) + &transcript(TranscriptFormat::Json),
     )
 }
 
@@ -292,12 +303,15 @@ fn records_lent_to_summarising_sinks_are_the_same_for_any_thread_count() {
     let one = summarised(&p, 1);
     assert!(one.0.contains("│ s1 "), "{}", one.0);
     assert!(one.2.contains("\"session\":\"s"), "{}", one.2);
+    assert!(one.3.starts_with("[\"s99999\"]\n"), "{}", one.3);
+    assert!(one.3.contains("s12"), "{}", one.3);
     assert!(!format!("{one:?}").contains('\u{e000}'));
     for threads in [2, 3] {
         let many = summarised(&p, threads);
         assert_eq!(many.0, one.0, "table, {threads} threads");
         assert_eq!(many.1, one.1, "creds table, {threads} threads");
         assert_eq!(many.2, one.2, "creds jsonl, {threads} threads");
+        assert_eq!(many.3, one.3, "transcript --session, {threads} threads");
     }
     let _ = std::fs::remove_file(&p);
 }

@@ -608,24 +608,33 @@ impl<W: Write> TranscriptSink<W> {
     }
 }
 
-impl<W: Write> crate::sink::Sink for TranscriptSink<W> {
-    fn session(&mut self, r: crate::sink::SessionRecord) -> io::Result<()> {
+impl<W: Write> TranscriptSink<W> {
+    /// Notes the session's id and whether it is one of those asked for (all are when none
+    /// was named).
+    fn wanted(&mut self, id: &str) -> bool {
         if self.known.len() < MAX_KNOWN {
-            self.known.push(r.session.id.clone());
+            self.known.push(id.to_string());
         }
-        if !self.ids.is_empty() {
-            match self.ids.iter().position(|id| *id == r.session.id) {
-                Some(i) => self.seen[i] = true,
-                None => return Ok(()),
+        if self.ids.is_empty() {
+            return true;
+        }
+        match self.ids.iter().position(|i| i == id) {
+            Some(i) => {
+                self.seen[i] = true;
+                true
             }
+            None => false,
         }
+    }
+
+    fn write_session(&mut self, session: Session, messages: Vec<Message>) -> io::Result<()> {
         let report = Report {
             schema: crate::model::SCHEMA,
             tool: Tool::default(),
             captures: Vec::new(),
-            sessions: vec![r.session],
+            sessions: vec![session],
             credentials: Vec::new(),
-            messages: r.messages,
+            messages,
         };
         let sessions: Vec<&Session> = report.sessions.iter().collect();
         match self.format {
@@ -648,6 +657,26 @@ impl<W: Write> crate::sink::Sink for TranscriptSink<W> {
         }
         self.written += 1;
         self.out.flush()
+    }
+}
+
+impl<W: Write> crate::sink::Sink for TranscriptSink<W> {
+    fn session(&mut self, r: crate::sink::SessionRecord) -> io::Result<()> {
+        if !self.wanted(&r.session.id) {
+            return Ok(());
+        }
+        self.write_session(r.session, r.messages)
+    }
+    /// With `--session`, most records are only looked at: they can stay with the
+    /// threads that built them.
+    fn reads_records(&self) -> bool {
+        !self.ids.is_empty()
+    }
+    fn session_ref(&mut self, r: &crate::sink::SessionRecord) -> io::Result<()> {
+        if !self.wanted(&r.session.id) {
+            return Ok(());
+        }
+        self.write_session(r.session.clone(), r.messages.clone())
     }
     fn capture(&mut self, _info: &crate::model::CaptureInfo) -> io::Result<()> {
         Ok(())
