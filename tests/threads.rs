@@ -254,7 +254,7 @@ fn records_rendered_on_workers_are_byte_identical() {
 /// The table report, the credential audit and `transcript --session`, whose sinks read
 /// records that the workers built (ids filled in on the reading thread, records freed by
 /// their builder).
-fn summarised(p: &Path, threads: usize) -> (String, String, String, String) {
+fn summarised(p: &Path, threads: usize) -> (String, String, String, String, String) {
     use pcapmail::report::creds::{CredsFormat, CredsSink};
     use pcapmail::report::table::{TableOptions, TableSink};
     use pcapmail::report::transcript::{TranscriptFormat, TranscriptOptions, TranscriptSink};
@@ -273,9 +273,9 @@ fn summarised(p: &Path, threads: usize) -> (String, String, String, String) {
         pcapmail::analysis::run(&[p], &cfg, false, &mut sink, &|_, _| {}).unwrap();
         String::from_utf8(sink.finish().unwrap()).unwrap()
     };
-    let transcript = |format: TranscriptFormat| {
+    let transcript = |format: TranscriptFormat, ids: &[&str]| {
         let mut out = Vec::new();
-        let ids = ["s3", "s12", "s99999"].map(String::from).to_vec();
+        let ids = ids.iter().map(|s| s.to_string()).collect();
         let mut sink = TranscriptSink::new(&mut out, format, TranscriptOptions { full: true }, ids);
         pcapmail::analysis::run(&[p], &cfg, false, &mut sink, &|_, _| {}).unwrap();
         let (unknown, _) = sink.finish().unwrap();
@@ -285,7 +285,10 @@ fn summarised(p: &Path, threads: usize) -> (String, String, String, String) {
         table.render(&opts),
         creds(CredsFormat::Table, false),
         creds(CredsFormat::Jsonl, true),
-        transcript(TranscriptFormat::Text) + &transcript(TranscriptFormat::Json),
+        transcript(TranscriptFormat::Text, &["s3", "s12", "s99999"])
+            + &transcript(TranscriptFormat::Json, &["s3", "s12", "s99999"]),
+        // Whole-capture transcripts are rendered on the workers.
+        transcript(TranscriptFormat::Text, &[]) + &transcript(TranscriptFormat::Json, &[]),
     )
 }
 
@@ -305,13 +308,17 @@ fn records_lent_to_summarising_sinks_are_the_same_for_any_thread_count() {
     assert!(one.2.contains("\"session\":\"s"), "{}", one.2);
     assert!(one.3.starts_with("[\"s99999\"]\n"), "{}", one.3);
     assert!(one.3.contains("s12"), "{}", one.3);
+    assert!(one.4.contains("Session s40 "), "{}", one.4);
+    assert!(one.4.contains("\"id\": \"s40\""), "{}", one.4);
     assert!(!format!("{one:?}").contains('\u{e000}'));
+    assert!(!format!("{one:?}").contains("\\u{e000}"));
     for threads in [2, 3] {
         let many = summarised(&p, threads);
         assert_eq!(many.0, one.0, "table, {threads} threads");
         assert_eq!(many.1, one.1, "creds table, {threads} threads");
         assert_eq!(many.2, one.2, "creds jsonl, {threads} threads");
         assert_eq!(many.3, one.3, "transcript --session, {threads} threads");
+        assert_eq!(many.4, one.4, "transcript, {threads} threads");
     }
     let _ = std::fs::remove_file(&p);
 }

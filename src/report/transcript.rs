@@ -628,35 +628,67 @@ impl<W: Write> TranscriptSink<W> {
     }
 
     fn write_session(&mut self, session: Session, messages: Vec<Message>) -> io::Result<()> {
-        let report = Report {
-            schema: crate::model::SCHEMA,
-            tool: Tool::default(),
-            captures: Vec::new(),
-            sessions: vec![session],
-            credentials: Vec::new(),
-            messages,
-        };
-        let sessions: Vec<&Session> = report.sessions.iter().collect();
-        match self.format {
-            TranscriptFormat::Text => {
-                if self.written > 0 {
-                    self.out.write_all(b"\n")?;
-                }
-                self.out
-                    .write_all(render_text(&report, &sessions, &self.opts).as_bytes())?;
-            }
-            TranscriptFormat::Json => {
-                if self.written == 0 {
-                    self.write_json_head()?;
-                    self.out.write_all(b"[")?;
-                } else {
-                    self.out.write_all(b",")?;
-                }
-                write_json_inner(&mut self.out, &report, &sessions, &self.opts, true)?;
-            }
-        }
+        self.separate()?;
+        let mut buf = Vec::new();
+        render_session(&mut buf, self.format, &self.opts, session, messages)?;
+        self.out.write_all(&buf)?;
         self.written += 1;
         self.out.flush()
+    }
+
+    /// What goes before a session's transcript: nothing, a blank line, or the JSON
+    /// document's head or a comma.
+    fn separate(&mut self) -> io::Result<()> {
+        match self.format {
+            TranscriptFormat::Text if self.written > 0 => self.out.write_all(b"\n"),
+            TranscriptFormat::Text => Ok(()),
+            TranscriptFormat::Json if self.written == 0 => {
+                self.write_json_head()?;
+                self.out.write_all(b"[")
+            }
+            TranscriptFormat::Json => self.out.write_all(b","),
+        }
+    }
+}
+
+/// One session's transcript, as text or as an element of the JSON document's array.
+fn render_session(
+    out: &mut Vec<u8>,
+    format: TranscriptFormat,
+    opts: &TranscriptOptions,
+    session: Session,
+    messages: Vec<Message>,
+) -> io::Result<()> {
+    let report = Report {
+        schema: crate::model::SCHEMA,
+        tool: Tool::default(),
+        captures: Vec::new(),
+        sessions: vec![session],
+        credentials: Vec::new(),
+        messages,
+    };
+    let sessions: Vec<&Session> = report.sessions.iter().collect();
+    match format {
+        TranscriptFormat::Text => {
+            out.extend_from_slice(render_text(&report, &sessions, opts).as_bytes())
+        }
+        TranscriptFormat::Json => write_json_inner(out, &report, &sessions, opts, true)?,
+    }
+    Ok(())
+}
+
+/// Renders whole-capture transcripts on the threads that finished the sessions.
+struct TranscriptRender {
+    format: TranscriptFormat,
+    opts: TranscriptOptions,
+}
+
+impl crate::sink::Render for TranscriptRender {
+    fn render(&self, r: crate::sink::SessionRecord) -> io::Result<crate::sink::Rendered> {
+        let mut out = crate::sink::Rendered::default();
+        render_session(out.buf(), self.format, &self.opts, r.session, r.messages)?;
+        out.end_part(0);
+        Ok(out)
     }
 }
 
@@ -677,6 +709,22 @@ impl<W: Write> crate::sink::Sink for TranscriptSink<W> {
             return Ok(());
         }
         self.write_session(r.session.clone(), r.messages.clone())
+    }
+    /// Without `--session`, every transcript is rendered where its session ended.
+    fn renderer(&self) -> Option<std::sync::Arc<dyn crate::sink::Render>> {
+        self.ids.is_empty().then(|| {
+            std::sync::Arc::new(TranscriptRender {
+                format: self.format,
+                opts: self.opts,
+            }) as std::sync::Arc<dyn crate::sink::Render>
+        })
+    }
+    fn rendered(&mut self, r: crate::sink::Rendered, id: &str) -> io::Result<()> {
+        self.wanted(id);
+        self.separate()?;
+        r.write_range(0..r.len(), id, &mut self.out)?;
+        self.written += 1;
+        self.out.flush()
     }
     fn capture(&mut self, _info: &crate::model::CaptureInfo) -> io::Result<()> {
         Ok(())
