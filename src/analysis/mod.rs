@@ -49,8 +49,8 @@ pub struct Config {
     /// Worker threads. More than one splits each file's connections across workers (one
     /// thread reads and decodes, workers reassemble and dissect) and [`run()`] then
     /// builds the records on the workers (and renders them there for sinks with a
-    /// renderer) or on the calling thread while another reads. The result is the same for any value (see [`analyze_file`] for the limits that are shared out).
-    /// Default 1.
+    /// renderer) or on the calling thread while another reads. The result is the same
+    /// for any value (see [`analyze_file`] for the limits that are shared out). Default 1.
     pub threads: usize,
     /// Keep message and attachment bytes in the result (`Message::data`,
     /// `Attachment::data`, for extraction). Without them memory does not grow with the

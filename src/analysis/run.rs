@@ -47,34 +47,36 @@ pub(super) fn order_key(f: &Finished) -> OrderKey {
     )
 }
 
-/// A finished connection on its way to the sink: as the flow table left it, or already
-/// built and rendered by the thread that finished it (see [`RenderCtx`]).
+/// A finished connection on its way to the sink: as the flow table left it, or with its
+/// record already prepared by the thread that finished it (see [`RenderCtx`]).
 pub(super) enum Done {
     Raw(Box<Finished>),
-    Ready(Box<Ready>),
-    Built(Box<Built>),
+    Prepared(Box<Prepared>),
 }
 
-/// A record built before its id was known, for a sink that only reads it
-/// ([`Sink::reads_records`]).
-pub(super) struct Built {
-    key: OrderKey,
-    file: usize,
-    counters: Counters,
-    record: SessionRecord,
-    /// The thread that built it, which frees it once the sink has read it (glibc's
-    /// allocator pays dearly for memory freed by another thread than the allocating one).
-    home: mpsc::Sender<Box<Built>>,
-}
-
-/// A record rendered before its id was known.
-pub(super) struct Ready {
+/// A record prepared before its id was known.
+pub(super) struct Prepared {
     key: OrderKey,
     /// The index of the capture whose counters the session adds to.
     file: usize,
     /// The session's contribution to its capture's counters.
     counters: Counters,
-    rendered: io::Result<Rendered>,
+    body: Body,
+}
+
+/// What a [`Prepared`] record holds.
+// Always inside a boxed `Prepared`: the size of the larger variant costs nothing extra.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Body {
+    /// Rendered by the sink's renderer.
+    Rendered(io::Result<Rendered>),
+    /// Built, for a sink that only reads it ([`Sink::reads_records`]), and to go back to
+    /// the thread that built it, which frees it once the sink has read it (glibc's
+    /// allocator pays dearly for memory freed by another thread than the allocating one).
+    Built {
+        record: SessionRecord,
+        home: mpsc::Sender<Box<Prepared>>,
+    },
 }
 
 impl Done {
@@ -85,8 +87,7 @@ impl Done {
     fn key(&self) -> OrderKey {
         match self {
             Done::Raw(f) => order_key(f),
-            Done::Ready(r) => r.key,
-            Done::Built(b) => b.key,
+            Done::Prepared(p) => p.key,
         }
     }
 }
@@ -112,27 +113,25 @@ enum Prep {
 impl RenderCtx<'_> {
     /// Builds `f`'s record with the placeholder id and renders it, or hands it on to be
     /// lent to the sink and then sent back to `home`.
-    pub(super) fn prepare(&self, f: Finished, home: &mpsc::Sender<Box<Built>>) -> Done {
+    pub(super) fn prepare(&self, f: Finished, home: &mpsc::Sender<Box<Prepared>>) -> Done {
         let key = order_key(&f);
         let file = self.files.file_of(f.info.first_frame, self.file);
         let mut counters = Counters::new();
         let id = placeholder_id().to_string();
         let record = build_record(f, id, self.files, file, &mut counters);
-        match &self.how {
-            Prep::Render(render) => Done::Ready(Box::new(Ready {
-                key,
-                file,
-                counters,
-                rendered: render.render(record),
-            })),
-            Prep::Build => Done::Built(Box::new(Built {
-                key,
-                file,
-                counters,
+        let body = match &self.how {
+            Prep::Render(render) => Body::Rendered(render.render(record)),
+            Prep::Build => Body::Built {
                 record,
                 home: home.clone(),
-            })),
-        }
+            },
+        };
+        Done::Prepared(Box::new(Prepared {
+            key,
+            file,
+            counters,
+            body,
+        }))
     }
 }
 
@@ -393,29 +392,30 @@ impl<S: Sink + ?Sized> Emitter<'_, S> {
                 let rec = build_record(f, id, files, file, &mut self.counters[file]);
                 self.sink.session(rec)
             }
-            Done::Ready(r) => {
-                let Ready {
-                    file,
-                    counters,
-                    rendered,
-                    ..
-                } = *r;
-                add_counters(&mut self.counters[file], counters);
-                rendered.and_then(|r| self.sink.rendered(r, &id))
-            }
-            Done::Built(mut b) => {
-                add_counters(&mut self.counters[b.file], std::mem::take(&mut b.counters));
-                fill_ids(&mut b.record, &id);
-                let r = self.sink.session_ref(&b.record);
-                // Freed by its builder; if that one has finished, here.
-                let home = b.home.clone();
-                let _ = home.send(b);
-                r
+            Done::Prepared(mut p) => {
+                add_counters(&mut self.counters[p.file], std::mem::take(&mut p.counters));
+                match p.body {
+                    Body::Rendered(rendered) => rendered.and_then(|r| self.sink.rendered(r, &id)),
+                    Body::Built { .. } => self.lend(p, &id),
+                }
             }
         };
         if let Err(e) = r {
             self.error = Some(e);
         }
+    }
+
+    /// Lends a built record to the sink with its id, then sends it back to be freed by
+    /// the thread that built it (or frees it here if that one has finished).
+    fn lend(&mut self, mut p: Box<Prepared>, id: &str) -> io::Result<()> {
+        let Body::Built { record, home } = &mut p.body else {
+            return Ok(());
+        };
+        fill_ids(record, id);
+        let r = self.sink.session_ref(record);
+        let home = home.clone();
+        let _ = home.send(p);
+        r
     }
 }
 

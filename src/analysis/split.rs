@@ -1,6 +1,6 @@
 //! One file split by connection across worker threads.
 
-use super::run::{Built, Done, Mark, PacketSource, RenderCtx, Reorder, END_MARK};
+use super::run::{Done, Mark, PacketSource, Prepared, RenderCtx, Reorder, END_MARK};
 use super::{Config, Finished, MailHandler};
 use crate::capture::LinkType;
 use crate::decode::{Decoded, Decoder, TcpFlags, TcpSegment};
@@ -278,7 +278,7 @@ pub(super) fn run(
 ) -> (u64, Vec<(&'static str, u64)>) {
     // A worker's finished sessions leave it as records rendered there when the sink
     // allows it: the reading thread then only numbers and writes them.
-    let ready = |done: Vec<Finished>, home: &mpsc::Sender<Box<Built>>| -> Vec<Done> {
+    let ready = |done: Vec<Finished>, home: &mpsc::Sender<Box<Prepared>>| -> Vec<Done> {
         match render {
             Some(ctx) => done.into_iter().map(|f| ctx.prepare(f, home)).collect(),
             None => done.into_iter().map(Done::raw).collect(),
@@ -318,7 +318,7 @@ pub(super) fn run(
             let flow_cfg = flow_cfg.clone();
             handles.push(scope.spawn(move || {
                 // Records this worker built come back here to be freed once written.
-                let (home, returned) = mpsc::channel::<Box<Built>>();
+                let (home, returned) = mpsc::channel::<Box<Prepared>>();
                 let handler = MailHandler {
                     cfg,
                     finished: Vec::new(),
